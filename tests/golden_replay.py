@@ -13,6 +13,7 @@ flattened the original's results and compares every recorded key within the case
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import importlib
 import inspect
@@ -60,8 +61,18 @@ def config(name: str) -> dict:
 
 
 def inputs(case: dict) -> dict[str, np.ndarray]:
-    """The input arrays of a case."""
-    return _npz(case["inputs"]) if case.get("inputs") else {}
+    """The input arrays of a case (delta-coded uint8 images decoded)."""
+    return _decoded(case["inputs"]) if case.get("inputs") else {}
+
+
+@functools.cache
+def _decoded(name: str) -> dict[str, np.ndarray]:
+    arrays = {}
+    for key, array in _npz(name).items():
+        if key.endswith("@u8d2"):
+            key, array = key[: -len("@u8d2")], _decode_u8d2(array)
+        arrays[key] = array
+    return arrays
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,13 +191,9 @@ def expected(case: dict) -> dict[str, np.ndarray]:
     """The recorded results of a case, keyed like :func:`run`'s output (uint8 images decoded)."""
     prefix = case["id"] + "/"
     recorded = {}
-    for key, array in _npz(case["expected"]).items():
-        if not key.startswith(prefix):
-            continue
-        key = key[len(prefix) :]
-        if key.endswith("@u8d2"):
-            key, array = key[: -len("@u8d2")], _decode_u8d2(array)
-        recorded[key] = array
+    for key, array in _decoded(case["expected"]).items():
+        if key.startswith(prefix):
+            recorded[key[len(prefix) :]] = array
     return recorded
 
 
@@ -197,9 +204,9 @@ def _decode_u8d2(delta: np.ndarray) -> np.ndarray:
 
 def _tolerance(case: dict, key: str) -> tuple[float, float]:
     tol = case.get("tolerance") or {}
-    per_key = tol.get("per_key") or {}
-    for pattern, value in per_key.items():
-        if pattern in key:
+    # ``per_key`` is a list of [glob pattern, tolerance] pairs; the first matching pattern wins.
+    for pattern, value in tol.get("per_key") or []:
+        if fnmatch.fnmatchcase(key, pattern):
             return value.get("atol", tol.get("atol", 0.0)), value.get("rtol", tol.get("rtol", 0.0))
     return tol.get("atol", 0.0), tol.get("rtol", 0.0)
 
@@ -210,14 +217,25 @@ def _sorted_rows(array: np.ndarray) -> np.ndarray:
     return array[np.lexsort(np.round(array, 3).T[::-1])]
 
 
+def _lookup(actual: dict[str, Any], key: str) -> Any:
+    """``actual[key]``; a flattened sequence of numbers stands for a recorded 1-D array."""
+    if key in actual:
+        return actual[key]
+    length = actual.get(f"{key}@len")
+    if length is None:
+        return None
+    return np.array([actual.get(f"{key}.{index}") for index in range(length)])
+
+
 def compare(case: dict, actual: dict[str, Any]) -> None:
     """Asserts that ``actual`` holds every recorded result of ``case`` within tolerance."""
     recorded = expected(case)
     assert recorded, f"case {case['id']} has no recorded results"
     any_order = case.get("row_order") == "any"
     for key, want in sorted(recorded.items()):
-        assert key in actual, f"{case['id']}: missing result {key!r}; got {sorted(actual)}"
-        got = np.asarray(actual[key])
+        got = _lookup(actual, key)
+        assert got is not None, f"{case['id']}: missing result {key!r}; got {sorted(actual)}"
+        got = np.asarray(got)
         want = np.asarray(want)
         where = f"{case['id']} / {key}"
         if want.dtype.kind in "US" or got.dtype.kind in "US":
