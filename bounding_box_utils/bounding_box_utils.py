@@ -225,10 +225,15 @@ def intersection_area_(
     d = border_pixel_offset(border_pixels)
     xmin, ymin, xmax, ymax = _CORNER_POSITIONS[coords]
     first, second = _pair_up(np.asarray(boxes1), np.asarray(boxes2), mode)
-    low = np.maximum(first[..., [xmin, ymin]], second[..., [xmin, ymin]])
-    high = np.minimum(first[..., [xmax, ymax]], second[..., [xmax, ymax]])
-    sides = np.maximum(0, high - low + d)
-    return sides[..., 0] * sides[..., 1]
+    # One 2-D array per axis keeps the temporaries small: (m, n) rather than (m, n, 2).
+    width = _overlap(first[..., xmin], first[..., xmax], second[..., xmin], second[..., xmax], d)
+    height = _overlap(first[..., ymin], first[..., ymax], second[..., ymin], second[..., ymax], d)
+    return width * height
+
+
+def _overlap(low1: np.ndarray, high1: np.ndarray, low2: np.ndarray, high2: np.ndarray, d: int):
+    """Length of the overlap of two intervals along one axis, never negative."""
+    return np.maximum(0, np.minimum(high1, high2) - np.maximum(low1, low2) + d)
 
 
 def intersection_area(

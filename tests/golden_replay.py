@@ -218,13 +218,14 @@ def _sorted_rows(array: np.ndarray) -> np.ndarray:
 
 
 def _lookup(actual: dict[str, Any], key: str) -> Any:
-    """``actual[key]``; a flattened sequence of numbers stands for a recorded 1-D array."""
+    """``actual[key]``; a flattened (nested) sequence stands for a recorded array."""
     if key in actual:
         return actual[key]
     length = actual.get(f"{key}@len")
     if length is None:
         return None
-    return np.array([actual.get(f"{key}.{index}") for index in range(length)])
+    items = [_lookup(actual, f"{key}.{index}") for index in range(length)]
+    return None if any(item is None for item in items) else np.array(items)
 
 
 def compare(case: dict, actual: dict[str, Any]) -> None:
