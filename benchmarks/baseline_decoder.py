@@ -209,29 +209,10 @@ def greedy_nms(
 
 def ssd300_anchor_template(n_images: int) -> np.ndarray:
     """The SSD300 VOC encoding template ``(n_images, 8732, 33)`` from ``SSDInputEncoder``."""
+    from benchmarks.configs import SSD300_ENCODER
     from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
-    encoder = SSDInputEncoder(
-        img_height=300,
-        img_width=300,
-        n_classes=20,
-        predictor_sizes=[[38, 38], [19, 19], [10, 10], [5, 5], [3, 3], [1, 1]],
-        scales=[0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05],
-        aspect_ratios_per_layer=[
-            [1.0, 2.0, 0.5],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5],
-            [1.0, 2.0, 0.5],
-        ],
-        two_boxes_for_ar1=True,
-        steps=[8, 16, 32, 64, 100, 300],
-        offsets=[0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
-        clip_boxes=False,
-        variances=[0.1, 0.1, 0.2, 0.2],
-        normalize_coords=True,
-    )
+    encoder = SSDInputEncoder(**SSD300_ENCODER)
     return encoder.generate_encoding_template(n_images)
 
 
