@@ -1,0 +1,328 @@
+"""The ``AnchorBoxes`` layer: the SSD anchor boxes (default boxes) of one predictor layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Real
+
+import keras
+import numpy as np
+from keras import ops
+
+from bounding_box_utils.bounding_box_utils import convert_coordinates
+
+BOX_FORMATS = ("centroids", "corners", "minmax")
+
+# Position of the x and of the y coordinates inside a `corners` box.
+_X_COORDS = [0, 2]
+_Y_COORDS = [1, 3]
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def height_width_pair(name: str, value, default: float | None) -> tuple[float, float]:
+    """Reads a step or offset argument as a ``(height, width)`` pair.
+
+    Args:
+        name: Argument name, used in the error message.
+        value: None (use `default`), one number for both directions, or a sequence
+            `(height_value, width_value)`.
+        default: Value used for both directions when `value` is None.
+
+    Returns:
+        `(height_value, width_value)`.
+
+    Raises:
+        ValueError: If `value` is none of the accepted forms.
+    """
+    if value is None:
+        return default, default
+    if _is_number(value):
+        return value, value
+    if isinstance(value, Sequence) and len(value) == 2 and all(map(_is_number, value)):
+        return value[0], value[1]
+    raise ValueError(
+        f"`{name}` must be None, a number or a (height, width) pair of numbers, but received "
+        f"{name}={value!r}."
+    )
+
+
+def anchor_box_sizes(
+    aspect_ratios: Sequence[float],
+    this_scale: float,
+    next_scale: float,
+    two_boxes_for_ar1: bool,
+    size: float,
+) -> np.ndarray:
+    """Widths and heights of the anchor boxes of one grid cell.
+
+    Args:
+        aspect_ratios: Width/height ratios, in the order of the boxes.
+        this_scale: Scale of this layer, relative to `size`.
+        next_scale: Scale of the next layer; only used for the second box of aspect ratio 1,
+            whose scale is `sqrt(this_scale * next_scale)`.
+        two_boxes_for_ar1: Whether aspect ratio 1 gets that second box (right after the first).
+        size: The shorter image side in pixels.
+
+    Returns:
+        Float64 array `(n_boxes, 2)` of `(width, height)` in pixels.
+    """
+    sizes = []
+    for ar in aspect_ratios:
+        side = this_scale * size
+        sizes.append((side * np.sqrt(ar), side / np.sqrt(ar)))
+        if ar == 1 and two_boxes_for_ar1:
+            sizes.append((np.sqrt(this_scale * next_scale) * size,) * 2)
+    return np.array(sizes, dtype=np.float64).reshape(-1, 2)
+
+
+def anchor_boxes_for_layer(
+    feature_map_size: Sequence[int],
+    img_height: int,
+    img_width: int,
+    this_scale: float,
+    next_scale: float,
+    aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+    two_boxes_for_ar1: bool = True,
+    this_steps: float | Sequence[float] | None = None,
+    this_offsets: float | Sequence[float] | None = None,
+    clip_boxes: bool = False,
+    coords: str = "centroids",
+    normalize_coords: bool = False,
+) -> np.ndarray:
+    """The anchor boxes of one predictor layer, computed with numpy.
+
+    Box centres lie on a grid: `cy_i = (offset_h + i) * step_h`, `cx_j = (offset_w + j) * step_w`.
+    Steps default to `img_size / feature_map_size`, offsets to 0.5. Boxes are clipped to the image
+    (in pixels, `corners`) if `clip_boxes`, then made relative if `normalize_coords`, then
+    converted to `coords`.
+
+    Args:
+        feature_map_size: `(fh, fw)` of the predictor layer.
+        img_height: Input image height in pixels.
+        img_width: Input image width in pixels.
+        this_scale: Box scale of this layer relative to `min(img_height, img_width)`.
+        next_scale: Scale of the next layer (second box of aspect ratio 1).
+        aspect_ratios: Width/height ratios of the boxes of every cell.
+        two_boxes_for_ar1: Whether aspect ratio 1 gets a second box.
+        this_steps: None, a number or `(step_h, step_w)`: distance in pixels between centres.
+        this_offsets: None, a number or `(offset_h, offset_w)`: first centre, in steps.
+        clip_boxes: Whether to clip the boxes to the image.
+        coords: Output box format: `'centroids'` (cx, cy, w, h), `'corners'`
+            (xmin, ymin, xmax, ymax) or `'minmax'` (xmin, xmax, ymin, ymax).
+        normalize_coords: Whether to return coordinates relative to the image size.
+
+    Returns:
+        Float64 array `(fh, fw, n_boxes, 4)` in `coords` format, in pixels or relative.
+    """
+    fh, fw = int(feature_map_size[0]), int(feature_map_size[1])
+    sizes = anchor_box_sizes(
+        aspect_ratios, this_scale, next_scale, two_boxes_for_ar1, min(img_height, img_width)
+    )
+    step_h, step_w = height_width_pair("this_steps", this_steps, None)
+    if this_steps is None:
+        step_h, step_w = img_height / fh, img_width / fw
+    offset_h, offset_w = height_width_pair("this_offsets", this_offsets, 0.5)
+    cy = np.linspace(offset_h * step_h, (offset_h + fh - 1) * step_h, fh)
+    cx = np.linspace(offset_w * step_w, (offset_w + fw - 1) * step_w, fw)
+
+    boxes = np.empty((fh, fw, len(sizes), 4))
+    boxes[..., 0] = cx[None, :, None]
+    boxes[..., 1] = cy[:, None, None]
+    boxes[..., 2:] = sizes
+    boxes = convert_coordinates(boxes, start_index=0, conversion="centroids2corners")
+    if clip_boxes:
+        boxes[..., _X_COORDS] = _clip_to_image(boxes[..., _X_COORDS], img_width)
+        boxes[..., _Y_COORDS] = _clip_to_image(boxes[..., _Y_COORDS], img_height)
+    if normalize_coords:
+        boxes[..., _X_COORDS] /= img_width
+        boxes[..., _Y_COORDS] /= img_height
+    if coords != "corners":
+        boxes = convert_coordinates(boxes, start_index=0, conversion=f"corners2{coords}")
+    return boxes
+
+
+def _clip_to_image(values: np.ndarray, limit: int) -> np.ndarray:
+    """Coordinates >= limit become limit - 1, negative ones 0 (pixel grid of the image)."""
+    return np.where(values >= limit, limit - 1, np.where(values < 0, 0, values))
+
+
+def _plain(value):
+    """Numpy scalars and sequences become Python numbers and lists (JSON-friendly configs)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str):
+        return [_plain(item) for item in value]
+    return value
+
+
+@keras.saving.register_keras_serializable(package="ssd_keras")
+class AnchorBoxes(keras.layers.Layer):
+    """Outputs the anchor boxes and variances of one SSD predictor layer, tiled over the batch.
+
+    The anchors depend only on the static height and width of the input (the output of the
+    box predictor convolution) and on the arguments; they are computed once in `build()` with
+    :func:`anchor_boxes_for_layer` and stored as a constant. The layer has no weights.
+
+    For each aspect ratio `ar` a box of width `s * size * sqrt(ar)` and height
+    `s * size / sqrt(ar)` is placed in every cell (`size = min(img_height, img_width)`); with
+    `two_boxes_for_ar1`, aspect ratio 1 gets a second box of side `sqrt(s * s') * size`.
+
+    Args:
+        img_height: int. Input image height in pixels.
+        img_width: int. Input image width in pixels.
+        this_scale: float in [0, 1]. Scale `s` of this layer's boxes relative to the shorter image
+            side.
+        next_scale: float >= 0. Scale `s'` of the next layer, used for the second box of aspect
+            ratio 1.
+        aspect_ratios: sequence of float > 0. Width/height ratios. Defaults to
+            `(0.5, 1.0, 2.0)`.
+        two_boxes_for_ar1: bool. Whether aspect ratio 1 gets a second box. Defaults to `True`.
+        this_steps: None, float or `(step_h, step_w)`. Distance in pixels between neighbouring
+            box centres; None means `img_size / feature_map_size`. Defaults to `None`.
+        this_offsets: None, float or `(offset_h, offset_w)`. Position of the first centre in
+            units of the step; None means 0.5. Defaults to `None`.
+        clip_boxes: bool. Whether to clip the anchors to the image. Defaults to `False`.
+        variances: sequence of 4 float > 0. Scaling factors of the encoded offsets, output next
+            to the anchors. Defaults to `(0.1, 0.1, 0.2, 0.2)`.
+        coords: str. Box format of the output: `'centroids'` (cx, cy, w, h), `'corners'`
+            (xmin, ymin, xmax, ymax) or `'minmax'` (xmin, xmax, ymin, ymax).
+            Defaults to `'centroids'`.
+        normalize_coords: bool. Whether coordinates are relative to the image size instead of
+            pixels. Defaults to `False`.
+        **kwargs: Standard `keras.layers.Layer` arguments such as `name`.
+
+    Call arguments:
+        x: Tensor `(batch, fh, fw, channels)` (channels last); only its static `fh`, `fw` and its
+            batch size are used.
+
+    Returns:
+        Float32 tensor `(batch, fh, fw, n_boxes, 8)`: the 4 anchor coordinates in `coords` format
+        followed by the 4 variances.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = AnchorBoxes(300, 300, this_scale=0.1, next_scale=0.2, this_steps=8,
+        ...                     normalize_coords=True)
+        >>> anchors = np.asarray(layer(np.zeros((2, 38, 38, 16), "float32")))
+        >>> anchors.shape
+        (2, 38, 38, 4, 8)
+        >>> anchors[0, 0, 0, 0].astype(float).round(5).tolist()
+        [0.01333, 0.01333, 0.07071, 0.14142, 0.1, 0.1, 0.2, 0.2]
+
+    Reference:
+        Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016, section 2.2.
+    """
+
+    def __init__(
+        self,
+        img_height: int,
+        img_width: int,
+        this_scale: float,
+        next_scale: float,
+        aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+        two_boxes_for_ar1: bool = True,
+        this_steps: float | Sequence[float] | None = None,
+        this_offsets: float | Sequence[float] | None = None,
+        clip_boxes: bool = False,
+        variances: Sequence[float] = (0.1, 0.1, 0.2, 0.2),
+        coords: str = "centroids",
+        normalize_coords: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_arguments(
+            this_scale, next_scale, aspect_ratios, this_steps, this_offsets, variances, coords
+        )
+        self.img_height = _plain(img_height)
+        self.img_width = _plain(img_width)
+        self.this_scale = _plain(this_scale)
+        self.next_scale = _plain(next_scale)
+        self.aspect_ratios = _plain(aspect_ratios)
+        self.two_boxes_for_ar1 = bool(two_boxes_for_ar1)
+        self.this_steps = _plain(this_steps)
+        self.this_offsets = _plain(this_offsets)
+        self.clip_boxes = bool(clip_boxes)
+        self.variances = [float(v) for v in variances]
+        self.coords = coords
+        self.normalize_coords = bool(normalize_coords)
+        self.n_boxes = len(
+            anchor_box_sizes(aspect_ratios, this_scale, next_scale, two_boxes_for_ar1, 1.0)
+        )
+        self._anchors = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[1] is None or input_shape[2] is None:
+            raise ValueError(
+                "AnchorBoxes needs an input of shape (batch, height, width, channels) with a "
+                f"known height and width, but received input_shape={input_shape}."
+            )
+        boxes = anchor_boxes_for_layer(
+            input_shape[1:3],
+            self.img_height,
+            self.img_width,
+            self.this_scale,
+            self.next_scale,
+            self.aspect_ratios,
+            self.two_boxes_for_ar1,
+            self.this_steps,
+            self.this_offsets,
+            self.clip_boxes,
+            self.coords,
+            self.normalize_coords,
+        )
+        variances = np.broadcast_to(np.asarray(self.variances), boxes.shape)
+        self._anchors = np.concatenate([boxes, variances], axis=-1).astype(np.float32)
+
+    def call(self, x):
+        anchors = ops.convert_to_tensor(self._anchors[None], dtype="float32")
+        return ops.tile(anchors, (ops.shape(x)[0], 1, 1, 1, 1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], input_shape[2], self.n_boxes, 8)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "img_height": self.img_height,
+                "img_width": self.img_width,
+                "this_scale": self.this_scale,
+                "next_scale": self.next_scale,
+                "aspect_ratios": self.aspect_ratios,
+                "two_boxes_for_ar1": self.two_boxes_for_ar1,
+                "this_steps": self.this_steps,
+                "this_offsets": self.this_offsets,
+                "clip_boxes": self.clip_boxes,
+                "variances": self.variances,
+                "coords": self.coords,
+                "normalize_coords": self.normalize_coords,
+            }
+        )
+        return config
+
+
+def _check_arguments(
+    this_scale, next_scale, aspect_ratios, this_steps, this_offsets, variances, coords
+) -> None:
+    """Raises ValueError naming the first invalid ``AnchorBoxes`` argument."""
+    if this_scale < 0 or next_scale < 0 or this_scale > 1:
+        raise ValueError(
+            "`this_scale` must be in [0, 1] and `next_scale` must be >= 0, but received "
+            f"this_scale={this_scale!r} and next_scale={next_scale!r}."
+        )
+    if len(aspect_ratios) == 0 or any(ar <= 0 for ar in aspect_ratios):
+        raise ValueError(
+            "`aspect_ratios` must be a non-empty sequence of positive numbers, but received "
+            f"aspect_ratios={aspect_ratios!r}."
+        )
+    if len(variances) != 4 or any(v <= 0 for v in variances):
+        raise ValueError(
+            f"`variances` must be 4 positive numbers, but received variances={variances!r}."
+        )
+    if coords not in BOX_FORMATS:
+        raise ValueError(f"`coords` must be one of {BOX_FORMATS}, but received coords={coords!r}.")
+    height_width_pair("this_steps", this_steps, None)
+    height_width_pair("this_offsets", this_offsets, 0.5)
