@@ -20,13 +20,13 @@ computation; only the greedy matching iterates, once per ground-truth rank.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from bounding_box_utils.bounding_box_utils import border_pixel_offset, convert_coordinates
+from ssd_encoder_decoder.anchor_boxes import anchor_boxes_for_layer
 
 # Columns of one ground-truth row (fixed order, whatever labels_format says elsewhere).
 _GT_CLASS = 0
@@ -242,37 +242,23 @@ class SSDInputEncoder:
             ValueError: If ``this_steps`` or ``this_offsets`` is neither None, a number nor a
                 pair.
         """
-        fh, fw = int(feature_map_size[0]), int(feature_map_size[1])
-        size = min(self.img_height, self.img_width)
-        wh_list = _anchor_sizes(aspect_ratios, this_scale, next_scale, size, self.two_boxes_for_ar1)
-        if this_steps is None:
-            step = (self.img_height / feature_map_size[0], self.img_width / feature_map_size[1])
-        else:
-            step = _height_width_pair("steps", this_steps)
-        offset = (0.5, 0.5) if this_offsets is None else _height_width_pair("offsets", this_offsets)
-        cy = np.linspace(offset[0] * step[0], (offset[0] + fh - 1) * step[0], fh)
-        cx = np.linspace(offset[1] * step[1], (offset[1] + fw - 1) * step[1], fw)
-
-        n_boxes = len(wh_list)
-        boxes = np.empty((fh, fw, n_boxes, 4))
-        boxes[..., 0] = cx[np.newaxis, :, np.newaxis]
-        boxes[..., 1] = cy[:, np.newaxis, np.newaxis]
-        boxes[..., 2] = wh_list[:, 0]
-        boxes[..., 3] = wh_list[:, 1]
-        boxes = convert_coordinates(boxes, start_index=0, conversion="centroids2corners")
-        if self.clip_boxes:
-            _clip_corners(boxes, self.img_height, self.img_width)
-        if self.normalize_coords:
-            boxes[..., _X_PAIR["corners"]] /= self.img_width
-            boxes[..., _Y_PAIR["corners"]] /= self.img_height
-        if self.coords == "centroids":
-            boxes = convert_coordinates(boxes, 0, "corners2centroids", border_pixels="half")
-        elif self.coords == "minmax":
-            boxes = convert_coordinates(boxes, 0, "corners2minmax", border_pixels="half")
-
-        if diagnostics:
-            return boxes, (cy, cx), wh_list, step, offset
-        return boxes
+        return anchor_boxes_for_layer(
+            feature_map_size,
+            self.img_height,
+            self.img_width,
+            this_scale,
+            next_scale,
+            aspect_ratios,
+            self.two_boxes_for_ar1,
+            this_steps,
+            this_offsets,
+            self.clip_boxes,
+            self.coords,
+            self.normalize_coords,
+            diagnostics=diagnostics,
+            steps_name="steps",
+            offsets_name="offsets",
+        )
 
     def generate_encoding_template(
         self, batch_size: int, diagnostics: bool = False
@@ -966,39 +952,6 @@ def _corner_areas(corners: np.ndarray, d: int) -> np.ndarray:
     return (corners[..., 2] - corners[..., 0] + d) * (corners[..., 3] - corners[..., 1] + d)
 
 
-def _anchor_sizes(
-    aspect_ratios: Sequence[float],
-    this_scale: float,
-    next_scale: float,
-    size: float,
-    two_boxes_for_ar1: bool,
-) -> np.ndarray:
-    """``(n_boxes, 2)`` anchor (width, height) in pixels, in aspect-ratio order."""
-    wh_list = []
-    for ratio in aspect_ratios:
-        if ratio == 1:
-            wh_list.append((this_scale * size, this_scale * size))
-            if two_boxes_for_ar1:
-                side = np.sqrt(this_scale * next_scale) * size
-                wh_list.append((side, side))
-        else:
-            wh_list.append((this_scale * size * np.sqrt(ratio), this_scale * size / np.sqrt(ratio)))
-    return np.array(wh_list)
-
-
-def _clip_corners(boxes: np.ndarray, img_height: int, img_width: int) -> None:
-    """Clips corner boxes in place: coordinates >= the image side become side - 1, < 0 become 0."""
-    for pair, limit in ((_X_PAIR["corners"], img_width), (_Y_PAIR["corners"], img_height)):
-        values = boxes[..., pair]
-        values[values >= limit] = limit - 1
-        values[values < 0] = 0
-        boxes[..., pair] = values
-
-
-# ----------------------------------------------------------------------------------------------
-# Argument checks
-
-
 def _as_predictor_sizes(predictor_sizes: Any) -> np.ndarray:
     sizes = np.array(predictor_sizes)
     if sizes.ndim == 1:
@@ -1077,17 +1030,6 @@ def _check_per_layer_length(name: str, values: Any, n_layers: int) -> None:
             f"{name} must have one value per predictor layer ({n_layers}), got "
             f"{len(values)}: {values!r}"
         )
-
-
-def _height_width_pair(name: str, value: Any) -> tuple[Any, Any]:
-    """A per-layer step or offset: a number for both axes or a ``(height, width)`` pair."""
-    if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 2:
-        return value[0], value[1]
-    if isinstance(value, numbers.Real):
-        return value, value
-    raise ValueError(
-        f"each entry of {name} must be None, a number or a (height, width) pair, got {value!r}"
-    )
 
 
 def _boxes_per_cell(aspect_ratios: Sequence[float], two_boxes_for_ar1: bool) -> int:
