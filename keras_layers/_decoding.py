@@ -6,16 +6,20 @@ Both decoding layers run the same pipeline on the raw model output of shape
 1. turn the encoded offsets back into absolute ``corners`` boxes (:func:`decode_centroid_offsets`);
 2. choose the candidates of each *group* (a group is one class for ``DecodeDetections`` and the
    whole image for ``DecodeDetectionsFast``) - this is the only step the two layers do differently;
-3. run greedy non-maximum suppression inside every group (:func:`greedy_nms`);
-4. keep the ``top_k`` most confident detections of every image, sorted by confidence and
-   zero-padded (:func:`select_top_k`).
+3. greedy non-maximum suppression inside every group, fused with the choice of the ``top_k``
+   most confident survivors of every image (:func:`select_detections`);
+4. gather the zero-padded output rows, already sorted by confidence (:func:`detection_rows`).
 
 Everything is written with ``keras.ops`` and static shapes, so the layers run on every Keras
 backend and compile with XLA. The non-maximum suppression reproduces the selection of
 ``tf.image.non_max_suppression``: candidates in descending score order (the lower box index first on
 equal scores), a candidate is dropped when its IoU with an already selected box is greater than the
 threshold, IoU without a ``+1`` pixel term, IoU 0 when a box has no area, at most
-``max_output_size`` selected boxes per group.
+``max_output_size`` selected boxes per group. Of all survivors, the ``top_k`` of highest score are
+returned, the lower group first on equal scores, as ``tf.nn.top_k`` over the concatenated per-group
+results orders them. One difference remains: the original pads every group with zero rows before
+its top-k, so with a negative ``confidence_thresh`` (the only way to keep a score of 0 or less)
+padding rows can precede such kept rows there, while here the kept rows always come first.
 """
 
 from __future__ import annotations
@@ -33,16 +37,15 @@ VARIANCES = slice(-4, None)
 N_BOX_COLUMNS = 12
 
 # Decoded detection rows are `[class_id, confidence, xmin, ymin, xmax, ymax]`.
-CONFIDENCE = 1
 ROW_WIDTH = 6
 
-# Candidates are processed by greedy NMS in blocks of this many boxes (fewer if a group has fewer
-# boxes). Larger blocks mean fewer loop iterations but larger pairwise IoU matrices.
-NMS_BLOCK_SIZE = 64
+# Candidates are scanned in blocks of this many (fewer if an image has fewer candidates). Larger
+# blocks mean fewer loop iterations but larger pairwise IoU matrices.
+SCAN_BLOCK_SIZE = 64
 
-# Number of best candidates per group that are sorted and scanned before falling back to all boxes
-# (a multiple of NMS_BLOCK_SIZE, so the fallback can resume with the next block).
-PRESELECTED_CANDIDATES = 4 * NMS_BLOCK_SIZE
+# Number of candidates per image taken from a partial sort at a time. Usually the first chunk
+# already yields the `top_k` survivors; otherwise the next chunk is fetched.
+PRESELECTED_CANDIDATES = 4 * SCAN_BLOCK_SIZE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ def decode_centroid_offsets(
 
 
 # ----------------------------------------------------------------------------------------------
-# Greedy non-maximum suppression
+# Greedy non-maximum suppression fused with the top-k selection
 
 
 def nms_box_table(boxes):
@@ -129,242 +132,293 @@ def overlap_exceeds(table1, table2, iou_threshold: float):
     return intersection / (a[..., 4] + b[..., 4] - intersection) > iou_threshold
 
 
-def gather_per_group(values, indices):
-    """Gathers per-image rows for every group without broadcasting ``values`` over the groups.
+def gather_rows(values, indices):
+    """Gathers rows of every image: `out[b, i] = values[b, indices[b, i]]`.
+
+    Works on the flattened batch, which avoids the transposes a gather along axis 1 needs.
 
     Args:
-        values: Tensor `(batch, n, d)`.
-        indices: Integer tensor `(batch, groups, length)` of positions into `n`.
+        values: Tensor `(batch, n, d)` with static `n` and `d`.
+        indices: Int32 tensor `(batch, length)` of positions into `n`.
 
     Returns:
-        Tensor `(batch, groups, length, d)`.
+        Tensor `(batch, length, d)`.
     """
-    n = ops.shape(values)[1]
-    batch = ops.shape(values)[0]
-    flat_values = ops.reshape(values, (-1, ops.shape(values)[2]))
-    image_start = ops.reshape(ops.arange(batch, dtype="int32") * n, (-1, 1, 1))
-    return ops.take(flat_values, indices + image_start, axis=0)
+    n, width = values.shape[1], values.shape[2]
+    image_start = ops.arange(ops.shape(indices)[0], dtype="int32")[:, None] * n
+    return ops.take(ops.reshape(values, (-1, width)), indices + image_start, axis=0)
 
 
-def _resolve_block(candidates, overlaps):
-    """Greedy NMS inside one block of score-sorted candidates.
+class CandidateLayout:
+    """Static facts about the flattened candidate axis and the limits of one selection.
 
-    Iterates ``keep_j = candidate_j and not any_i<j(keep_i and overlap_ij)`` to its fixed point,
-    which is exactly the greedy selection (the status of box ``t`` is final after ``t + 1``
-    rounds, and the fixed point is unique because the dependencies only point backwards).
+    Candidate ``f`` of an image is box ``f % n_boxes`` competing in group ``f // n_boxes``, so
+    the flat order lists the groups one after the other, each in box order.
+    """
+
+    def __init__(
+        self, n_groups: int, n_boxes: int, iou_threshold: float, group_cap: int, top_k: int
+    ):
+        self.n_boxes = n_boxes
+        self.iou_threshold = iou_threshold
+        self.group_cap = group_cap
+        self.top_k = top_k
+        # Fewer kept rows than `top_k` in total means no group can reach a larger cap.
+        self.cap_binds = group_cap < top_k
+        # An image is done when it holds this many rows: `top_k`, or fewer if all groups fill up.
+        self.target = min(top_k, n_groups * group_cap)
+        n_candidates = n_groups * n_boxes
+        self.chunk = min(PRESELECTED_CANDIDATES, n_candidates)
+        self.block = min(SCAN_BLOCK_SIZE, self.chunk)
+        self.n_blocks = -(-self.chunk // self.block)
+        # Bool (block, block): candidate i comes before candidate j inside a block.
+        self.earlier = ops.convert_to_tensor(
+            np.triu(np.ones((self.block, self.block), dtype=bool), k=1)
+        )
+
+    def group_of(self, flat_index):
+        return flat_index // self.n_boxes
+
+    def box_of(self, flat_index):
+        return flat_index % self.n_boxes
+
+
+def _resolve_block(candidates, overlaps, group_room=None, same_group=None):
+    """Greedy selection inside one block of candidates in scan order.
+
+    Iterates ``keep_j = candidate_j and not any_i<j(keep_i and overlap_ij)`` (and, with a cap,
+    ``sum_i<j(keep_i and same_group_ij) < group_room_j``) to its fixed point, which is exactly the
+    greedy selection: the status of candidate ``t`` is final after ``t + 1`` rounds, and the fixed
+    point is unique because every condition only looks at earlier candidates.
 
     Args:
-        candidates: Bool tensor `(batch, groups, block)`, boxes still eligible.
-        overlaps: Float tensor `(batch, groups, block, block)`, 1.0 where box `i` comes before
-            box `j` in score order and their IoU exceeds the threshold.
+        candidates: Bool tensor `(batch, block)`, candidates still eligible.
+        overlaps: Float tensor `(batch, block, block)`, 1.0 where candidate `i` comes before
+            candidate `j`, both are in the same group and their IoU exceeds the threshold.
+        group_room: Optional int32 tensor `(batch, block)`, how many more boxes the group of
+            each candidate may keep after the boxes kept before the block.
+        same_group: Float tensor `(batch, block, block)`, 1.0 where candidate `i` comes before
+            candidate `j` in the same group; needed with `group_room`.
 
     Returns:
-        Bool tensor `(batch, groups, block)` of the boxes greedy NMS keeps.
+        Bool tensor `(batch, block)` of the candidates the greedy selection keeps.
     """
 
-    def suppress(keep):
-        hits = ops.einsum("bgij,bgi->bgj", overlaps, ops.cast(keep, overlaps.dtype))
-        return ops.logical_and(candidates, hits <= 0.0)
+    def select(keep):
+        keep = ops.cast(keep, overlaps.dtype)
+        free = ops.einsum("bij,bi->bj", overlaps, keep) <= 0.0
+        selected = ops.logical_and(candidates, free)
+        if group_room is not None:
+            taken = ops.einsum("bij,bi->bj", same_group, keep)
+            selected = ops.logical_and(selected, taken < ops.cast(group_room, taken.dtype))
+        return selected
 
     def changed(keep, previous):
         return ops.any(ops.not_equal(keep, previous))
 
     def step(keep, _previous):
-        return suppress(keep), keep
+        return select(keep), keep
 
-    first = suppress(candidates)
-    keep, _ = ops.while_loop(changed, step, (first, candidates))
+    keep, _ = ops.while_loop(changed, step, (select(candidates), candidates))
     return keep
 
 
-def _append_kept(kept_index, n_kept, block_index, block_keep, max_output_size: int):
-    """Appends the kept boxes of a block behind the ones already kept, in order, up to the cap."""
-    slots = ops.arange(max_output_size, dtype="int32")
-    slot_used = slots < n_kept[..., None]
-    merged_index = ops.concatenate([kept_index, block_index], axis=-1)
-    merged_used = ops.concatenate([slot_used, block_keep], axis=-1)
-    # The first `max_output_size` used entries, in their current order.
-    position = ops.arange(ops.shape(merged_used)[-1], dtype="int32")
-    priority = ops.where(merged_used, -position, -(2**30))
-    _, take = ops.top_k(priority, k=max_output_size)
-    new_index = ops.take_along_axis(merged_index, take, axis=-1)
-    added = ops.sum(ops.cast(block_keep, "int32"), axis=-1)
-    return new_index, ops.minimum(n_kept + added, max_output_size)
-
-
-def _empty_selection(batch, n_groups: int, capacity: int):
-    """`(kept_index, n_kept)` of a scan that has not kept anything yet."""
-    return (
-        ops.zeros((batch, n_groups, capacity), dtype="int32"),
-        ops.zeros((batch, n_groups), dtype="int32"),
-    )
-
-
-def _scan_sorted_candidates(
-    table, order, sorted_valid, iou_threshold: float, max_output_size: int, start, selection
-):
-    """Greedy NMS over candidates that are already in descending score order.
+def _append_kept(kept_index, n_kept, block_index, block_keep):
+    """Writes the kept candidates of a block behind the ones kept before, up to the capacity.
 
     Args:
-        table: Tensor `(batch, n_boxes, 5)` from :func:`nms_box_table`.
-        order: Int32 tensor `(batch, groups, length)`, box positions in descending score order;
-            `length` is a multiple of :data:`NMS_BLOCK_SIZE` or smaller than it.
-        sorted_valid: Bool tensor `(batch, groups, length)`, false for the non-candidates, which
-            all come after the candidates.
-        iou_threshold: A candidate is suppressed if its IoU with a kept box is greater than this.
-        max_output_size: Maximum number of boxes kept per group.
-        start: Index of the first block to scan; the blocks before it were scanned already.
-        selection: `(kept_index, n_kept)` after the blocks before `start`: int32 tensors
-            `(batch, groups, capacity)` and `(batch, groups)`, with
-            `capacity <= max_output_size` the most boxes this scan can keep.
+        kept_index: Int32 tensor `(batch, capacity)`; slots from `n_kept` on hold 0.
+        n_kept: Int32 tensor `(batch,)`.
+        block_index: Int32 tensor `(batch, block)` of flat candidate positions.
+        block_keep: Bool tensor `(batch, block)`.
 
     Returns:
-        `(kept_index, n_kept)` of the same shapes; the first `n_kept` slots hold the kept boxes
-        in order.
+        The updated `(kept_index, n_kept)`.
     """
-    batch, n_groups, length = ops.shape(order)[0], order.shape[1], order.shape[2]
-    block = min(NMS_BLOCK_SIZE, length)
-    n_blocks = length // block
-    capacity = selection[0].shape[-1]
-    order_blocks = ops.reshape(order, (batch, n_groups, n_blocks, block))
-    valid_blocks = ops.reshape(sorted_valid, (batch, n_groups, n_blocks, block))
-    earlier = ops.convert_to_tensor(np.triu(np.ones((block, block), dtype=bool), k=1))
-    slots = ops.arange(capacity, dtype="int32")
+    capacity = kept_index.shape[-1]
+    keep = ops.cast(block_keep, "int32")
+    slot = n_kept[:, None] + ops.cumsum(keep, axis=-1) - 1
+    goes_to = ops.logical_and(
+        block_keep[..., None], slot[..., None] == ops.arange(capacity, dtype="int32")
+    )
+    written = ops.sum(ops.where(goes_to, block_index[..., None], 0), axis=1)
+    return kept_index + written, ops.minimum(n_kept + ops.sum(keep, axis=-1), capacity)
 
-    def has_work(b, kept_index, n_kept):
-        first_valid = ops.take(valid_blocks, ops.minimum(b, n_blocks - 1), axis=2)[..., 0]
-        open_groups = ops.logical_and(n_kept < max_output_size, first_valid)
-        return ops.logical_and(b < n_blocks, ops.any(open_groups))
 
-    def process_block(b, kept_index, n_kept):
-        block_index = ops.take(order_blocks, b, axis=2)
-        block_boxes = gather_per_group(table, block_index)
-        # Unused slots become empty boxes, which overlap nothing.
-        slot_used = (slots < n_kept[..., None])[..., None]
-        kept_boxes = ops.where(slot_used, gather_per_group(table, kept_index), 0.0)
-        hit_kept = ops.any(overlap_exceeds(block_boxes, kept_boxes, iou_threshold), axis=-1)
-        candidates = ops.logical_and(ops.take(valid_blocks, b, axis=2), ops.logical_not(hit_kept))
-        overlaps = ops.logical_and(
-            overlap_exceeds(block_boxes, block_boxes, iou_threshold), earlier
+def _scan_block(layout, table, block_index, block_valid, kept_index, n_kept):
+    """Selects among one block of candidates in scan order and appends the kept ones."""
+    block_group = layout.group_of(block_index)
+    block_boxes = gather_rows(table, layout.box_of(block_index))
+    kept_group = layout.group_of(kept_index)
+    slot_used = ops.arange(layout.top_k, dtype="int32") < n_kept[:, None]
+    # (batch, block, top_k): kept box of the same group as the block candidate.
+    rival = ops.logical_and(block_group[:, :, None] == kept_group[:, None, :], slot_used[:, None])
+    hits_kept = ops.logical_and(
+        overlap_exceeds(
+            block_boxes, gather_rows(table, layout.box_of(kept_index)), layout.iou_threshold
+        ),
+        rival,
+    )
+    candidates = ops.logical_and(block_valid, ops.logical_not(ops.any(hits_kept, axis=-1)))
+    same_group = ops.logical_and(block_group[:, :, None] == block_group[:, None, :], layout.earlier)
+    overlaps = ops.logical_and(
+        overlap_exceeds(block_boxes, block_boxes, layout.iou_threshold), same_group
+    )
+    if layout.cap_binds:
+        group_room = layout.group_cap - ops.sum(ops.cast(rival, "int32"), axis=-1)
+        block_keep = _resolve_block(
+            candidates,
+            ops.cast(overlaps, "float32"),
+            group_room,
+            ops.cast(same_group, "float32"),
         )
+    else:
         block_keep = _resolve_block(candidates, ops.cast(overlaps, "float32"))
-        kept_index, n_kept = _append_kept(kept_index, n_kept, block_index, block_keep, capacity)
+    return _append_kept(kept_index, n_kept, block_index, block_keep)
+
+
+def _next_chunk(layout, flat_scores, cursor_score, cursor_index):
+    """The next :data:`PRESELECTED_CANDIDATES` candidates after a cursor, in scan order.
+
+    Scan order is descending score, then ascending flat position.
+
+    Args:
+        layout: The :class:`CandidateLayout`.
+        flat_scores: Tensor `(batch, groups * n_boxes)`, `-inf` for non-candidates.
+        cursor_score: Tensor `(batch,)`, score of the last candidate of the previous chunk
+            (`+inf` before the first chunk).
+        cursor_index: Int32 tensor `(batch,)`, flat position of that candidate (`-1` before the
+            first chunk).
+
+    Returns:
+        `(sorted_scores, order)`: tensors `(batch, chunk)`, `-inf` scores where no candidate is
+        left, and the int32 flat positions.
+    """
+    position = ops.arange(ops.shape(flat_scores)[-1], dtype="int32")
+    after = ops.logical_or(
+        flat_scores < cursor_score[:, None],
+        ops.logical_and(flat_scores == cursor_score[:, None], position > cursor_index[:, None]),
+    )
+    sorted_scores, order = ops.top_k(ops.where(after, flat_scores, -np.inf), k=layout.chunk)
+    return sorted_scores, ops.cast(order, "int32")
+
+
+def _scan_chunk(layout, table, order, sorted_valid, kept_index, n_kept):
+    """Scans one chunk of candidates block by block until every image is full or out of them."""
+    padding = layout.n_blocks * layout.block - layout.chunk
+    if padding:
+        order = ops.pad(order, [[0, 0], [0, padding]])
+        sorted_valid = ops.pad(sorted_valid, [[0, 0], [0, padding]])
+    order_blocks = ops.reshape(order, (-1, layout.n_blocks, layout.block))
+    valid_blocks = ops.reshape(sorted_valid, (-1, layout.n_blocks, layout.block))
+
+    def has_work(b, _kept_index, n_kept):
+        first_valid = ops.take(valid_blocks, ops.minimum(b, layout.n_blocks - 1), axis=1)[:, 0]
+        open_images = ops.logical_and(n_kept < layout.target, first_valid)
+        return ops.logical_and(b < layout.n_blocks, ops.any(open_images))
+
+    def next_block(b, kept_index, n_kept):
+        kept_index, n_kept = _scan_block(
+            layout,
+            table,
+            ops.take(order_blocks, b, axis=1),
+            ops.take(valid_blocks, b, axis=1),
+            kept_index,
+            n_kept,
+        )
         return b + 1, kept_index, n_kept
 
-    first = ops.convert_to_tensor(start, dtype="int32")
-    _, kept_index, n_kept = ops.while_loop(has_work, process_block, (first, *selection))
+    start = ops.convert_to_tensor(0, dtype="int32")
+    _, kept_index, n_kept = ops.while_loop(has_work, next_block, (start, kept_index, n_kept))
     return kept_index, n_kept
 
 
-def _top_candidates(masked_scores, k: int):
-    """The `k` best candidates of every group in descending score order, padded to whole blocks.
+def select_detections(boxes, scores, valid, iou_threshold: float, group_cap: int, top_k: int):
+    """Greedy NMS in every group fused with the choice of the ``top_k`` best survivors per image.
 
-    Returns:
-        `(order, sorted_valid)` as expected by :func:`_scan_sorted_candidates`.
-    """
-    sorted_scores, order = ops.top_k(masked_scores, k=k)
-    order = ops.cast(order, "int32")
-    padding = -k % min(NMS_BLOCK_SIZE, k)
-    if padding:
-        pad = [[0, 0], [0, 0], [0, padding]]
-        order = ops.pad(order, pad)
-        sorted_scores = ops.pad(sorted_scores, pad, constant_values=-np.inf)
-    return order, sorted_scores > -np.inf
-
-
-def greedy_nms(boxes, scores, valid, iou_threshold: float, max_output_size: int):
-    """Greedy non-maximum suppression for every (image, group) pair, with static shapes.
-
-    Candidates are visited in descending score order in blocks of :data:`NMS_BLOCK_SIZE`. Each
-    block is first checked against the boxes kept so far, then resolved internally
-    (:func:`_resolve_block`); the scan stops as soon as every group has ``max_output_size`` boxes
-    or no candidates left. Sorting every box is the expensive part when few boxes are
-    candidates, so only the best :data:`PRESELECTED_CANDIDATES` of each group are sorted and
-    scanned first. Only if a group could not be finished from them (not yet full and more
-    candidates than were preselected) are all boxes sorted, and the scan resumes after the
-    preselected ones (they are the same boxes in the same order).
+    The result equals running greedy NMS separately in every group (candidates in descending
+    score order, the lower box index first on equal scores; a candidate is dropped when its IoU
+    with a kept box of its group is greater than `iou_threshold`; at most `group_cap` boxes kept
+    per group), then taking the `top_k` survivors of highest score over all groups (the lower
+    group first on equal scores). Since a candidate's fate only depends on better candidates of
+    its own group, all candidates of an image are scanned once in that global order, and the
+    scan stops as soon as `top_k` are kept: only the candidates needed for the output are ever
+    compared. They are fetched :data:`PRESELECTED_CANDIDATES` at a time with a partial sort and
+    processed in blocks of :data:`SCAN_BLOCK_SIZE` (:func:`_resolve_block`).
 
     Args:
         boxes: Tensor `(batch, n_boxes, 4)` of `corners` boxes shared by all groups of an image.
         scores: Tensor `(batch, groups, n_boxes)` of candidate scores.
         valid: Bool tensor `(batch, groups, n_boxes)`, which boxes are candidates of a group.
         iou_threshold: A candidate is suppressed if its IoU with a kept box is greater than this.
-        max_output_size: Maximum number of boxes kept per group.
+        group_cap: Maximum number of boxes kept per group.
+        top_k: Number of survivors returned per image.
 
     Returns:
-        A tuple `(indices, kept)`: int32 tensor `(batch, groups, max_output_size)` of positions
-        into `n_boxes` in descending score order, and bool tensor of the same shape marking the
-        slots that hold a kept box.
+        A tuple `(flat_index, kept)`: int32 tensor `(batch, top_k)` of flat candidate positions
+        `group * n_boxes + box` in scan order, and bool tensor `(batch, top_k)` marking the slots
+        that hold a survivor (the first ones).
     """
-    batch, n_groups, n_boxes = ops.shape(scores)[0], scores.shape[1], scores.shape[2]
+    n_groups, n_boxes = scores.shape[1], scores.shape[2]
+    layout = CandidateLayout(n_groups, n_boxes, iou_threshold, group_cap, top_k)
     table = nms_box_table(boxes)
-    masked_scores = ops.where(valid, scores, -np.inf)
+    flat_scores = ops.reshape(ops.where(valid, scores, -np.inf), (-1, n_groups * n_boxes))
+    one_chunk_holds_all = layout.chunk == n_groups * n_boxes
 
-    def scan(k, start, selection):
-        order, sorted_valid = _top_candidates(masked_scores, k)
-        return _scan_sorted_candidates(
-            table, order, sorted_valid, iou_threshold, max_output_size, start, selection
-        )
+    def unfinished(_kept_index, n_kept, _cursor_score, _cursor_index, more):
+        return ops.any(ops.logical_and(n_kept < layout.target, more))
 
-    preselected = min(PRESELECTED_CANDIDATES, n_boxes)
-    capacity = min(max_output_size, preselected)
-    kept_index, n_kept = scan(preselected, 0, _empty_selection(batch, n_groups, capacity))
-    kept_index = ops.pad(kept_index, [[0, 0], [0, 0], [0, max_output_size - capacity]])
-    if preselected < n_boxes:
-        n_candidates = ops.sum(ops.cast(valid, "int32"), axis=-1)
-        unfinished = ops.logical_and(n_kept < max_output_size, n_candidates > preselected)
-        resume_at = preselected // NMS_BLOCK_SIZE
-        kept_index, n_kept = ops.cond(
-            ops.any(unfinished),
-            lambda: scan(n_boxes, resume_at, (kept_index, n_kept)),
-            lambda: (kept_index, n_kept),
-        )
-    kept = ops.arange(max_output_size, dtype="int32") < n_kept[..., None]
-    return kept_index, kept
+    def next_round(kept_index, n_kept, cursor_score, cursor_index, _more):
+        sorted_scores, order = _next_chunk(layout, flat_scores, cursor_score, cursor_index)
+        sorted_valid = sorted_scores > -np.inf
+        kept_index, n_kept = _scan_chunk(layout, table, order, sorted_valid, kept_index, n_kept)
+        # The new cursor is the chunk's last candidate: the lowest score and, of the candidates
+        # with that score, the highest position. Reductions rather than `[:, -1]`: XLA on CPU
+        # only keeps its fast top-k when the sorted result is read through prefix slices.
+        cursor_score = ops.min(sorted_scores, axis=-1)
+        at_cursor = sorted_scores == cursor_score[:, None]
+        cursor_index = ops.max(ops.where(at_cursor, order, -1), axis=-1)
+        more = ops.logical_and(ops.all(sorted_valid, axis=-1), not one_chunk_holds_all)
+        return kept_index, n_kept, cursor_score, cursor_index, more
+
+    n_kept = ops.zeros_like(flat_scores[:, 0], dtype="int32")
+    start = (
+        ops.zeros((ops.shape(flat_scores)[0], top_k), dtype="int32"),
+        n_kept,
+        ops.full_like(flat_scores[:, 0], np.inf),
+        n_kept - 1,
+        n_kept == 0,
+    )
+    kept_index, n_kept, *_ = ops.while_loop(unfinished, next_round, start)
+    return kept_index, ops.arange(top_k, dtype="int32") < n_kept[:, None]
 
 
 # ----------------------------------------------------------------------------------------------
-# Detection rows and top-k
+# Detection rows
 
 
-def detection_rows(class_ids, scores, boxes, indices, kept):
-    """Builds zero-padded detection rows from the NMS selection.
+def detection_rows(class_ids, scores, boxes, flat_index, kept):
+    """Builds the zero-padded output rows from the selected candidates.
 
     Args:
         class_ids: Tensor `(batch, groups, n_boxes)` of class ids (float).
         scores: Tensor `(batch, groups, n_boxes)` of confidences.
         boxes: Tensor `(batch, n_boxes, 4)` of `corners` boxes in pixels.
-        indices: Int tensor `(batch, groups, max_output_size)` from :func:`greedy_nms`.
-        kept: Bool tensor `(batch, groups, max_output_size)` from :func:`greedy_nms`.
+        flat_index: Int32 tensor `(batch, top_k)` from :func:`select_detections`.
+        kept: Bool tensor `(batch, top_k)` from :func:`select_detections`.
 
     Returns:
-        Tensor `(batch, groups * max_output_size, 6)` of rows
-        `[class_id, confidence, xmin, ymin, xmax, ymax]`, all zeros where nothing was kept.
+        Tensor `(batch, top_k, 6)` of rows `[class_id, confidence, xmin, ymin, xmax, ymax]`,
+        all zeros where nothing was kept.
     """
-    chosen_class = ops.take_along_axis(class_ids, indices, axis=-1)[..., None]
-    chosen_score = ops.take_along_axis(scores, indices, axis=-1)[..., None]
-    chosen_box = gather_per_group(boxes, indices)
-    rows = ops.concatenate([chosen_class, chosen_score, chosen_box], axis=-1)
-    rows = ops.where(kept[..., None], rows, 0.0)
-    n_rows = indices.shape[1] * indices.shape[2]  # static, also when the batch size is not
-    return ops.reshape(rows, (ops.shape(rows)[0], n_rows, ROW_WIDTH))
+    n_groups, n_boxes = scores.shape[1], scores.shape[2]
 
+    def pick(values):
+        return gather_rows(ops.reshape(values, (-1, n_groups * n_boxes, 1)), flat_index)
 
-def select_top_k(rows, top_k: int):
-    """The ``top_k`` rows of highest confidence of every image, in descending confidence order.
-
-    Args:
-        rows: Tensor `(batch, n_rows, 6)` of detection rows, zeros for empty rows.
-        top_k: Number of rows to return; zero rows are appended if `n_rows < top_k`.
-
-    Returns:
-        Tensor `(batch, top_k, 6)`.
-    """
-    n_rows = rows.shape[1]
-    if n_rows < top_k:
-        rows = ops.pad(rows, [[0, 0], [0, top_k - n_rows], [0, 0]])
-    _, best = ops.top_k(rows[..., CONFIDENCE], k=top_k)
-    return ops.take_along_axis(rows, best[..., None], axis=1)
+    chosen_box = gather_rows(boxes, flat_index % n_boxes)
+    rows = ops.concatenate([pick(class_ids), pick(scores), chosen_box], axis=-1)
+    return ops.where(kept[..., None], rows, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -457,11 +511,15 @@ class DetectionDecoder(keras.layers.Layer):
             y_pred, self.normalize_coords, self.img_height, self.img_width
         )
         class_ids, scores, valid = self.candidates(y_pred[..., :-N_BOX_COLUMNS])
-        indices, kept = greedy_nms(
-            boxes, scores, valid, float(self.iou_threshold), int(self.nms_max_output_size)
+        flat_index, kept = select_detections(
+            boxes,
+            scores,
+            valid,
+            float(self.iou_threshold),
+            int(self.nms_max_output_size),
+            int(self.top_k),
         )
-        rows = detection_rows(class_ids, scores, boxes, indices, kept)
-        return select_top_k(rows, int(self.top_k))
+        return detection_rows(class_ids, scores, boxes, flat_index, kept)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], int(self.top_k), ROW_WIDTH)

@@ -18,6 +18,9 @@ class DecodeDetectionsFast(DetectionDecoder):
     greater than ``iou_threshold`` suppresses, at most ``nms_max_output_size`` boxes kept) and the
     ``top_k`` most confident survivors are returned.
 
+    The NMS stops as soon as ``top_k`` boxes are kept, so a low ``confidence_thresh`` costs
+    little more than a high one.
+
     Args:
         confidence_thresh: float. Minimum confidence (exclusive) to be an NMS candidate.
             Defaults to `0.01`.

@@ -85,14 +85,62 @@ def nms_reference(boxes, scores, valid, iou_threshold, max_output_size) -> list[
 
 
 def run_nms(boxes, scores, valid, iou_threshold, max_output_size):
-    indices, kept = _decoding.greedy_nms(
+    """Separate greedy NMS in every (image, group) pair through the shared selection core.
+
+    Every pair becomes an image of its own with a single group, and `top_k = max_output_size`.
+    Returns the kept box indices and slot flags, both `(batch, groups, max_output_size)`.
+    """
+    batch, groups, n = scores.shape
+    flat_index, kept = _decoding.select_detections(
+        keras.ops.convert_to_tensor(np.repeat(boxes, groups, axis=0)),
+        keras.ops.convert_to_tensor(scores.reshape(batch * groups, 1, n)),
+        keras.ops.convert_to_tensor(valid.reshape(batch * groups, 1, n)),
+        iou_threshold,
+        max_output_size,
+        max_output_size,
+    )
+    shape = (batch, groups, max_output_size)
+    return np.asarray(flat_index).reshape(shape), np.asarray(kept).reshape(shape)
+
+
+def select_reference(boxes, scores, valid, iou_threshold, group_cap, top_k) -> list[int]:
+    """Flat positions `group * n + box` chosen by per-group NMS, then the global top-k.
+
+    This is the original layer's pipeline: greedy NMS per group capped at `group_cap`, the
+    survivors of all groups concatenated group by group, the `top_k` best taken with ties
+    resolved by that concatenation order.
+    """
+    groups, n = scores.shape
+    survivors = []
+    for g in range(groups):
+        kept = nms_reference(boxes, scores[g], valid[g], iou_threshold, group_cap)
+        survivors += [(-scores[g, i], g, rank, g * n + i) for rank, i in enumerate(kept)]
+    return [flat for *_, flat in sorted(survivors)[:top_k]]
+
+
+def run_selection(boxes, scores, valid, iou_threshold, group_cap, top_k):
+    flat_index, kept = _decoding.select_detections(
         keras.ops.convert_to_tensor(boxes),
         keras.ops.convert_to_tensor(scores),
         keras.ops.convert_to_tensor(valid),
         iou_threshold,
-        max_output_size,
+        group_cap,
+        top_k,
     )
-    return np.asarray(indices), np.asarray(kept)
+    flat_index, kept = np.asarray(flat_index), np.asarray(kept)
+    for image_kept in kept:  # the kept slots come first
+        assert image_kept.tolist() == sorted(image_kept.tolist(), reverse=True)
+    return [index[used].tolist() for index, used in zip(flat_index, kept, strict=True)]
+
+
+def clustered_boxes(rng, batch, n, n_clusters, extent=200.0):
+    """Corner boxes jittered around a few centres, so that NMS suppresses most of them."""
+    centres = rng.uniform(0, extent, size=(batch, n_clusters, 2))
+    which = rng.integers(0, n_clusters, size=(batch, n))
+    centre = np.take_along_axis(centres, which[..., None], axis=1)
+    centre = centre + rng.normal(scale=2.0, size=(batch, n, 2))
+    half = rng.uniform(8, 15, size=(batch, n, 2))
+    return np.concatenate([centre - half, centre + half], axis=-1).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,6 +184,58 @@ def test_per_class_matches_numpy_decode_detections(seed, threshold, iou_threshol
     assert output.shape == (3, top_k, 6)
     assert_same_detections(output, expected)
     assert sum(len(item) for item in expected) > 0
+
+
+@pytest.mark.parametrize("top_k", [200, 2000])
+def test_per_class_matches_numpy_on_dense_scores_at_low_threshold(top_k):
+    # Every box is a candidate of every class (1200 boxes, 7 object classes, conf 0.01).
+    y_pred = random_predictions(14, batch=2, n_classes=8, grid=20, sharpness=0.5)
+    assert (y_pred[..., 1:8] > 0.01).mean() > 0.99
+    layer = DecodeDetections(top_k=top_k, nms_max_output_size=1200, img_height=300, img_width=300)
+    expected = decode_detections(
+        y_pred, top_k=top_k, img_height=300, img_width=300, border_pixels="half"
+    )
+    output = np.asarray(layer(y_pred))
+    assert_same_detections(output, expected)
+    for rows, want in zip(output, expected, strict=True):
+        np.testing.assert_array_equal(rows[: len(want), 1], np.sort(want[:, 1])[::-1])
+
+
+def deep_survivor_predictions():
+    """Raw predictions whose survivors lie deep in scan order.
+
+    Two images of 700 boxes and classes (background, 1, 2). Boxes 0-599 share one anchor and
+    have the best class-1 scores, so NMS keeps only box 0 of them; boxes 600-699 sit apart on a
+    10x10 grid with lower class-1 scores; all boxes have small class-2 scores.
+    """
+    rng = np.random.default_rng(15)
+    y_pred = np.zeros((2, 700, 3 + 12), np.float32)
+    y_pred[:, :600, 1] = 0.9 - 1e-4 * np.arange(600)
+    y_pred[:, 600:, 1] = rng.uniform(0.2, 0.4, size=(2, 100))
+    y_pred[:, :, 2] = rng.uniform(0.02, 0.05, size=(2, 700))
+    y_pred[:, :, 0] = 1.0 - y_pred[:, :, 1] - y_pred[:, :, 2]
+    grid = (np.stack(np.meshgrid(np.arange(10), np.arange(10)), -1).reshape(-1, 2) + 0.5) / 10
+    y_pred[:, :600, -8:-4] = [0.5, 0.5, 0.1, 0.1]
+    y_pred[:, 600:, -8:-6] = grid
+    y_pred[:, 600:, -6:-4] = 0.08
+    y_pred[:, :, -4:] = 1.0
+    return y_pred
+
+
+def test_per_class_survivors_beyond_the_preselection_also_with_xla():
+    y_pred = deep_survivor_predictions()
+    assert 600 > 2 * _decoding.PRESELECTED_CANDIDATES
+    arguments = {"confidence_thresh": 0.01, "top_k": 150, "img_height": 100, "img_width": 100}
+    expected = decode_detections(y_pred, **arguments, border_pixels="half")
+    assert [len(rows) for rows in expected] == [150, 150]
+    assert all(np.sum(rows[:, 0] == 1) == 101 for rows in expected)
+    layer = DecodeDetections(**arguments)
+    eager = np.asarray(layer(y_pred))
+    assert_same_detections(eager, expected)
+    inputs = keras.Input(y_pred.shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    model.compile(jit_compile=True)
+    np.testing.assert_array_equal(model.predict(y_pred, verbose=0)[..., :2], eager[..., :2])
 
 
 @pytest.mark.parametrize(("seed", "threshold", "top_k"), [(4, 0.5, 200), (5, 0.3, 15)])
@@ -185,6 +285,99 @@ def test_greedy_nms_matches_slow_reference(iou_threshold, max_output_size):
             assert kept[b, g].tolist() == [True] * len(expected) + [False] * (
                 max_output_size - len(expected)
             )
+
+
+def scan_depth(scores, valid, chosen, target) -> int:
+    """How many candidates of an image a scan in global order visits to find `chosen`.
+
+    The scan ends when `target` rows are kept, otherwise when the candidates run out.
+    """
+    if len(chosen) < target:
+        return int(valid.sum())
+    flat = np.where(valid, scores, -np.inf).ravel()
+    order = np.lexsort((np.arange(flat.size), -flat))
+    return int(np.flatnonzero(np.isin(order, chosen)).max()) + 1
+
+
+@pytest.mark.parametrize(
+    ("group_cap", "top_k", "iou_threshold", "score_step"),
+    [(400, 200, 0.45, 0.0), (120, 300, 0.45, 0.0), (1000, 1000, 0.45, 0.0), (900, 700, 1.0, 0.01)],
+    ids=["usual", "cap", "all", "ties_without_suppression"],
+)
+def test_selection_beyond_the_preselection_matches_reference(
+    group_cap, top_k, iou_threshold, score_step
+):
+    # Clustered boxes: most candidates are suppressed, so the survivors lie deeper in scan
+    # order than the first preselected chunk and further chunks must be fetched. With scores
+    # rounded to `score_step` most scores are tied, also across the chunk boundaries, and
+    # with `iou_threshold=1` every candidate survives (a candidate scanned twice would show).
+    rng = np.random.default_rng(12)
+    batch, groups, n = 3, 2, 900
+    boxes = clustered_boxes(rng, batch, n, n_clusters=100)
+    scores = rng.uniform(size=(batch, groups, n)).astype(np.float32)
+    if score_step:
+        scores = (np.round(scores / score_step) * score_step).astype(np.float32)
+    valid = scores > 0.05
+    valid[2] = False  # an image without candidates finishes at once
+    valid[1, :, : n // 2] = False  # fewer candidates than the others
+    selected = run_selection(boxes, scores, valid, iou_threshold, group_cap, top_k)
+    depths = []
+    for b in range(batch):
+        expected = select_reference(boxes[b], scores[b], valid[b], iou_threshold, group_cap, top_k)
+        assert selected[b] == expected
+        depths.append(scan_depth(scores[b], valid[b], expected, min(top_k, groups * group_cap)))
+    assert max(depths) > 2 * _decoding.PRESELECTED_CANDIDATES
+    assert selected[2] == []
+
+
+def test_selection_with_all_scores_equal_follows_flat_order_across_chunks():
+    # Nothing overlaps by more than IoU 1 and all scores tie: the scan visits the candidates in
+    # flat order, and every chunk must resume right after the previous one.
+    rng = np.random.default_rng(16)
+    boxes = clustered_boxes(rng, 1, 400, n_clusters=3)
+    scores = np.full((1, 2, 400), 0.5, dtype=np.float32)
+    selected = run_selection(boxes, scores, np.ones_like(scores, dtype=bool), 1.0, 350, 700)
+    assert selected == [list(range(350)) + list(range(400, 750))]
+
+
+def test_selection_caps_every_group_when_top_k_is_larger():
+    rng = np.random.default_rng(13)
+    batch, groups, n = 2, 4, 300
+    corner = rng.uniform(0, 300, size=(batch, n, 2))
+    boxes = np.concatenate([corner, corner + 10.0], axis=-1).astype(np.float32)
+    # Group 0 has the best scores everywhere; without the cap it would fill the output alone.
+    scores = rng.uniform(size=(batch, groups, n)).astype(np.float32) * [
+        [[1.0], [0.5], [0.4], [0.3]]
+    ]
+    valid = scores > 0.01
+    selected = run_selection(boxes, scores, valid, 0.45, 7, 100)
+    for b in range(batch):
+        expected = select_reference(boxes[b], scores[b], valid[b], 0.45, 7, 100)
+        assert selected[b] == expected
+        assert np.bincount(np.asarray(expected) // n, minlength=groups).tolist() == [7] * groups
+
+
+def test_selection_equal_scores_lower_group_then_lower_box_first():
+    # Four far-apart boxes; every score is 0.5 except one better box in group 1.
+    boxes = np.array([[[0, 0, 1, 1], [5, 5, 6, 6], [10, 10, 11, 11], [20, 20, 21, 21]]], np.float32)
+    scores = np.full((1, 3, 4), 0.5, dtype=np.float32)
+    scores[0, 1, 3] = 0.75
+    valid = np.ones_like(scores, dtype=bool)
+    valid[0, 0, 1] = False
+    selected = run_selection(boxes, scores, valid, 0.45, 2, 5)
+    # Group 1 box 3 first. Then the ties in flat order: group 0 boxes 0 and 2 (box 1 is no
+    # candidate, box 3 exceeds the cap of 2), group 1 box 0 (its second and last), group 2 box 0,
+    # where top_k = 5 ends the list.
+    assert selected == [[7, 0, 2, 4, 8]]
+    assert select_reference(boxes[0], scores[0], valid[0], 0.45, 2, 5) == selected[0]
+
+
+def test_selection_with_fewer_candidates_than_top_k():
+    boxes = np.array([[[0, 0, 4, 4], [1, 0, 5, 4], [9, 9, 12, 12]]], np.float32)
+    scores = np.array([[[0.9, 0.8, 0.7], [0.1, 0.2, 0.3]]], np.float32)
+    valid = np.ones_like(scores, dtype=bool)
+    # IoU of boxes 0 and 1 is 12 / 20 = 0.6: box 1 is suppressed in group 0, box 0 in group 1.
+    assert run_selection(boxes, scores, valid, 0.45, 400, 200) == [[0, 2, 5, 4]]
 
 
 def test_nms_iou_exactly_at_threshold_is_kept():

@@ -34,6 +34,7 @@ BORDER_OFFSET = {"half": 0, "include": 1, "exclude": -1}
 # ----------------------------------------------------------------------------------------------
 # Reference cases of the original library
 
+
 @pytest.mark.parametrize("case", golden_replay.cases("decoder."), ids=golden_replay.case_id)
 def test_golden(case):
     golden_replay.replay(case)
