@@ -210,3 +210,21 @@ def check_range(lower_name: str, lower: float, upper_name: str, upper: float) ->
         raise ValueError(
             f"`{lower_name}` must be smaller than `{upper_name}`, got {lower!r} and {upper!r}."
         )
+
+
+def integral_uint8_fill(image: np.ndarray, background: Any) -> tuple[int, ...] | None:
+    """``background`` as one int per channel of a ``(H, W, C)`` ``uint8`` image with
+    ``C <= 4``, or ``None`` unless every value is an integer in ``[0, 255]``.
+
+    For such values, filling borders with ``cv2.copyMakeBorder`` gives exactly what
+    ``cv2.warpAffine`` or a numpy assignment of ``background`` give.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or not 1 <= image.shape[2] <= 4:
+        return None
+    values = np.atleast_1d(np.asarray(background, dtype=np.float64))
+    if values.ndim != 1 or len(values) < image.shape[2]:
+        return None
+    values = values[: image.shape[2]]
+    if not np.all((values == np.round(values)) & (values >= 0) & (values <= 255)):
+        return None
+    return tuple(int(value) for value in values)

@@ -21,6 +21,7 @@ import inspect
 import logging
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,11 +178,23 @@ class SampleSource:
             return self.hdf5_reader.image(self.dataset_indices[position])
         return read_image(self.filenames[position])
 
-    def fetch(self, positions: Sequence[int]) -> RawBatch:
-        """Images and copies of the labels at `positions`."""
+    @property
+    def reads_files(self) -> bool:
+        """Whether images are decoded from files (neither in memory nor in an HDF5 file)."""
+        return self.images is None and self.hdf5_reader is None
+
+    def filenames_at(self, positions: Sequence[int]) -> list[str]:
+        """The image paths at `positions` (only when `reads_files`)."""
+        return [self.filenames[int(position)] for position in positions]
+
+    def fetch(self, positions: Sequence[int], images: list[np.ndarray] | None = None) -> RawBatch:
+        """Images and copies of the labels at `positions`; `images`, when given, are the images
+        at `positions` already read (by an `ImagePrefetcher`)."""
         positions = [int(position) for position in positions]
+        if images is None:
+            images = [self.image(position) for position in positions]
         return RawBatch(
-            images=[self.image(position) for position in positions],
+            images=images,
             labels=self._pick(self.labels, positions, copy_labels=True),
             filenames=self._pick(self.filenames, positions),
             image_ids=self._pick(self.image_ids, positions),
@@ -196,6 +209,52 @@ class SampleSource:
         if copy_labels:
             return [as_label_array(values[p], self.num_label_columns) for p in positions]
         return [values[p] for p in positions]
+
+
+def _read_images(filenames: list[str]) -> list[np.ndarray]:
+    return [read_image(filename) for filename in filenames]
+
+
+class ImagePrefetcher:
+    """Decodes the image files of the next batch in one background thread.
+
+    OpenCV releases the GIL while it decodes, so reading the files of batch `i + 1` overlaps with
+    transforming and encoding batch `i` on another core. Reading is deterministic and draws no
+    random numbers, so the batches are exactly those of reading the files when needed; an error
+    of a file (missing, corrupt) is raised when its batch is taken, as without prefetching.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-prefetch")
+        self._pending: tuple[list[str], Future] | None = None
+
+    def request(self, filenames: list[str]) -> None:
+        """Starts reading `filenames` (replacing any request not taken)."""
+        self._discard()
+        self._pending = (filenames, self._pool.submit(_read_images, filenames))
+
+    def take(self, filenames: list[str]) -> list[np.ndarray] | None:
+        """The images of `filenames` if exactly those were requested last, else `None`.
+
+        Raises:
+            MissingFileError, ImageDecodeError: If reading one of the files failed.
+        """
+        pending, self._pending = self._pending, None
+        if pending is None or pending[0] != filenames:
+            if pending is not None:
+                pending[1].cancel()
+            return None
+        return pending[1].result()
+
+    def close(self) -> None:
+        """Stops the background thread (waiting for a read under way)."""
+        self._discard()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _discard(self) -> None:
+        if self._pending is not None:
+            self._pending[1].cancel()
+            self._pending = None
 
 
 class BatchAssembler:

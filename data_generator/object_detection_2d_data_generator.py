@@ -25,6 +25,7 @@ from tqdm import tqdm
 from data_generator import hdf5_storage, parsers
 from data_generator.batching import (
     BatchAssembler,
+    ImagePrefetcher,
     SampleSource,
     check_returns,
     warn_impossible_returns,
@@ -486,6 +487,11 @@ class DataGenerator:
         `keep_images_without_gt` is `False` (before or after the transformations and the
         degenerate-box removal), or if a transformation returns `None` as image.
 
+        When the images are read from files (neither loaded into memory nor in an HDF5 file),
+        the files of the next batch of a pass are decoded in one background thread while the
+        current batch is built; the batches are the same as without it, and a missing or corrupt
+        file raises its error when its batch is requested.
+
         Args:
             batch_size: Items per batch.
             shuffle: Shuffle before every pass.
@@ -520,6 +526,22 @@ class DataGenerator:
         assembler = self._assembler(
             transformations, label_encoder, returns, keep_images_without_gt, degenerate_box_handling
         )
+        prefetcher = ImagePrefetcher() if self._sample_source().reads_files else None
+        try:
+            yield from self._batches(batch_size, shuffle, assembler, prefetcher)
+        finally:
+            if prefetcher is not None:
+                prefetcher.close()
+
+    def _batches(
+        self,
+        batch_size: int,
+        shuffle: bool,
+        assembler: BatchAssembler,
+        prefetcher: ImagePrefetcher | None,
+    ) -> Iterator[list]:
+        """The endless batch loop of `generate`; with a `prefetcher` the files of the next batch
+        are decoded while the current one is assembled (not across a reshuffle)."""
         current = 0
         while True:
             if current >= self.dataset_size:
@@ -527,8 +549,15 @@ class DataGenerator:
                 if shuffle:
                     self._shuffle_in_place()
             positions = range(current, min(current + batch_size, self.dataset_size))
-            raw = self._sample_source().fetch(positions)
+            source = self._sample_source()
+            images = None
+            if prefetcher is not None:
+                images = prefetcher.take(source.filenames_at(positions))
+            raw = source.fetch(positions, images)
             current += batch_size
+            if prefetcher is not None and current < self.dataset_size:
+                ahead = range(current, min(current + batch_size, self.dataset_size))
+                prefetcher.request(source.filenames_at(ahead))
             yield assembler.assemble(raw)
 
     def _check_can_generate(self, batch_size: int) -> None:

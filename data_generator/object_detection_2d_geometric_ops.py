@@ -32,6 +32,7 @@ from data_generator._op_utils import (
     choice,
     happens,
     identity_inverter,
+    integral_uint8_fill,
     pack,
     prediction_columns,
     resolve_labels_format,
@@ -51,6 +52,9 @@ _ALL_INTERPOLATION_MODES = (
 )
 _FLIP_DIMS = ("horizontal", "vertical")
 _RIGHT_ANGLES = (90, 180, 270)
+_OPENCV_DTYPES = tuple(
+    np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "float32", "float64")
+)
 
 
 def _keep_channel_axis(result: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -73,6 +77,34 @@ def _warp(
         borderValue=background,
     )
     return _keep_channel_axis(warped, image)
+
+
+def _shift_image(image: np.ndarray, dy: int, dx: int, background: Any) -> np.ndarray:
+    """Shifts ``image`` by whole pixels (``dy`` down, ``dx`` right) onto a same-size canvas
+    filled with ``background``.
+
+    For whole-pixel shifts bilinear interpolation copies pixels unchanged, so for ``uint8``
+    images with an integral background this is bit-identical to `_warp` with a translation
+    matrix, and a copy instead of an interpolation; other images go through `_warp`.
+    """
+    height, width = image.shape[:2]
+    fill = integral_uint8_fill(image, background)
+    kept_height, kept_width = height - abs(dy), width - abs(dx)
+    if fill is None or kept_height <= 0 or kept_width <= 0:
+        matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+        return _warp(image, matrix, (height, width), background)
+    top, left = max(dy, 0), max(dx, 0)
+    source = image[max(-dy, 0) : max(-dy, 0) + kept_height, max(-dx, 0) : max(-dx, 0) + kept_width]
+    shifted = cv2.copyMakeBorder(
+        source,
+        top,
+        height - top - kept_height,
+        left,
+        width - left - kept_width,
+        cv2.BORDER_CONSTANT,
+        value=fill,
+    )
+    return _keep_channel_axis(shifted, image)
 
 
 def _clip_boxes(labels: np.ndarray, cols: BoxColumns, height: int, width: int) -> None:
@@ -286,6 +318,14 @@ def _mirror_boxes(labels: np.ndarray, cols: BoxColumns, dim: str, size: int) -> 
     return labels
 
 
+def _flip_image(image: np.ndarray, horizontal: bool) -> np.ndarray:
+    """A mirrored contiguous copy (``cv2.flip`` is much faster than copying a reversed view)."""
+    opencv_layout = image.ndim == 2 or (image.ndim == 3 and image.shape[2] <= 4)
+    if image.size and opencv_layout and image.dtype in _OPENCV_DTYPES:
+        return _keep_channel_axis(cv2.flip(image, 1 if horizontal else 0), image)
+    return np.ascontiguousarray(image[:, ::-1] if horizontal else image[::-1])
+
+
 class Flip:
     """Mirrors the image and its boxes horizontally or vertically.
 
@@ -316,7 +356,7 @@ class Flip:
         """Flips; returns ``image`` [, ``labels``] [, ``inverter``]."""
         horizontal = self.dim == "horizontal"
         size = image.shape[1] if horizontal else image.shape[0]
-        flipped = image[:, ::-1] if horizontal else image[::-1]
+        flipped = _flip_image(image, horizontal)
         if labels is not None:
             labels = as_label_array(labels, self.labels_format)
             _mirror_boxes(labels, box_columns(self.labels_format), self.dim, size)
@@ -421,8 +461,7 @@ class Translate:
         """Shifts; returns ``image`` or ``(image, labels)``."""
         img_height, img_width = image.shape[:2]
         dy_abs, dx_abs = self._shift(img_height, img_width)
-        matrix = np.float32([[1, 0, dx_abs], [0, 1, dy_abs]])
-        shifted = _warp(image, matrix, (img_height, img_width), self.background)
+        shifted = _shift_image(image, dy_abs, dx_abs, self.background)
         if labels is not None:
             labels = _filter_then_clip(
                 self.transform_labels(labels, img_height, img_width),

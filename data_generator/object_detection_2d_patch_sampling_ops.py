@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
 from data_generator._op_utils import (
@@ -30,6 +31,7 @@ from data_generator._op_utils import (
     check_type,
     happens,
     identity_inverter,
+    integral_uint8_fill,
     pack,
     prediction_columns,
     randint,
@@ -283,6 +285,19 @@ class CropPad:
         )
         if inside:  # a pure crop: nothing to fill
             return image[rows_src, cols_src].copy()
+        fill = integral_uint8_fill(image, self.background)
+        if fill is not None and rows_dst.stop > rows_dst.start and cols_dst.stop > cols_dst.start:
+            # One pass that copies the overlap and fills the border around it.
+            padded = cv2.copyMakeBorder(
+                image[rows_src, cols_src],
+                rows_dst.start,
+                self.patch_height - rows_dst.stop,
+                cols_dst.start,
+                self.patch_width - cols_dst.stop,
+                cv2.BORDER_CONSTANT,
+                value=fill,
+            )
+            return padded.reshape(self.patch_height, self.patch_width, *image.shape[2:])
         canvas = _canvas(image, self.patch_height, self.patch_width, self.background)
         canvas[rows_dst, cols_dst] = image[rows_src, cols_src]
         return canvas

@@ -333,7 +333,25 @@ class SSDInputEncoder:
         return y_encoded
 
     def _background_row(self) -> np.ndarray:
-        """The target row of every anchor before matching, shape ``(N, C + 12)``."""
+        """The target row of every anchor before matching, shape ``(N, C + 12)`` (read-only).
+
+        Computed once per combination of the attributes it depends on and then reused.
+        """
+        key = (
+            id(self._anchors),
+            self.n_classes,
+            self.background_id,
+            self.coords,
+            tuple(np.ravel(self.variances).tolist()),
+        )
+        cached = getattr(self, "_background_cache", None)
+        if cached is None or cached[0] != key:
+            row = self._compute_background_row()
+            row.flags.writeable = False
+            cached = self._background_cache = (key, row)
+        return cached[1]
+
+    def _compute_background_row(self) -> np.ndarray:
         row = np.zeros((len(self._anchors), self.n_classes + _TAIL))
         row[:, self.background_id] = 1
         variances = np.broadcast_to(self.variances, self._anchors.shape)
