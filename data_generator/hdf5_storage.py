@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data_generator.image_io import to_three_channels
+from misc_utils.atomic_write import atomic_path
 
 _READ_BLOCK = 256  # images read per HDF5 access when loading a whole dataset into memory
 
@@ -92,38 +92,27 @@ def write_hdf5_dataset(
             "(as in the original library); resize them with a `Resize` transformation instead.",
             stacklevel=3,
         )
-    directory = os.path.dirname(os.path.abspath(file_path))
-    handle, temporary_path = tempfile.mkstemp(
-        prefix=f".{os.path.basename(file_path)}.", suffix=".partial", dir=directory
-    )
-    os.close(handle)
-    try:
-        with h5py.File(temporary_path, "w") as h5_file:
-            writer = _Hdf5Writer(
-                h5_file,
-                dataset_size,
-                labels,
-                image_ids,
-                eval_neutral,
-                variable_image_size and not resize,
-            )
-            progress = tqdm(
-                range(dataset_size),
-                desc="Creating HDF5 dataset",
-                file=sys.stdout,
-                disable=not verbose,
-            )
-            for index in progress:
-                image = to_three_channels(load_image(index))
-                if resize:
-                    image = cv2.resize(image, dsize=(resize[1], resize[0]))
-                writer.write(index, image, num_label_columns)
-            writer.warn_if_truncated()
-        os.replace(temporary_path, file_path)
-    except BaseException:
-        if os.path.exists(temporary_path):
-            os.remove(temporary_path)
-        raise
+    with atomic_path(file_path) as temporary_path, h5py.File(temporary_path, "w") as h5_file:
+        writer = _Hdf5Writer(
+            h5_file,
+            dataset_size,
+            labels,
+            image_ids,
+            eval_neutral,
+            variable_image_size and not resize,
+        )
+        progress = tqdm(
+            range(dataset_size),
+            desc="Creating HDF5 dataset",
+            file=sys.stdout,
+            disable=not verbose,
+        )
+        for index in progress:
+            image = to_three_channels(load_image(index))
+            if resize:
+                image = cv2.resize(image, dsize=(resize[1], resize[0]))
+            writer.write(index, image, num_label_columns)
+        writer.warn_if_truncated()
 
 
 def _check_resize(resize: Any) -> tuple[int, int] | bool:

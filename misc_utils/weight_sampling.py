@@ -21,13 +21,13 @@ datasets (paths relative to the layer group, e.g. ``classes4/kernel:0``) in weig
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 
+from misc_utils.atomic_write import atomic_path
 from misc_utils.tensor_sampling_utils import sample_tensors
 
 SSD300_CLASSIFIER_NAMES = (
@@ -222,17 +222,8 @@ def subsample_weights_file(
             name: _sampled_layer(root[name], name, n_classes_source, classes)
             for name in classifier_names
         }
-        handle, temporary = tempfile.mkstemp(
-            suffix=".h5", prefix=f".{destination_path.name}.", dir=destination_path.parent
-        )
-        os.close(handle)
-        try:
-            with h5py.File(temporary, "w") as destination:
-                _write_weights(root, destination, replaced)
-            os.replace(temporary, destination_path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(destination_path) as temporary, h5py.File(temporary, "w") as destination:
+            _write_weights(root, destination, replaced)
     shapes = {name: (new[0][1].shape, new[1][1].shape) for name, new in replaced.items()}
     if verbose:
         for name, (kernel_shape, bias_shape) in shapes.items():
