@@ -193,6 +193,33 @@ class _RandomOp:
         return self._op(image, labels)
 
 
+class _RandomRangeOp(_RandomOp):
+    """A random op whose single parameter ``parameter`` is drawn from ``U(lower, upper)``.
+
+    Subclasses name the parameter and the attribute that holds their deterministic op (the
+    original library's attribute names, kept for code that reaches into them).
+    """
+
+    parameter: str
+    op_attribute: str
+
+    def _set_range(self, lower: float, upper: float, prob: float, op: Any) -> None:
+        check_range("lower", lower, "upper", upper)
+        check_probability("prob", prob)
+        self.lower = lower
+        self.upper = upper
+        self.prob = prob
+        setattr(self, self.op_attribute, op)
+
+    @property
+    def _op(self) -> Any:
+        return getattr(self, self.op_attribute)
+
+    def draw_params(self) -> dict[str, Any]:
+        """``{parameter: U(lower, upper)}``."""
+        return {self.parameter: uniform(self.lower, self.upper)}
+
+
 class RandomHue(_RandomOp):
     """``Hue`` with ``delta ~ U(-max_delta, max_delta)``, applied with probability ``prob``.
 
@@ -243,28 +270,18 @@ class Saturation:
         return pack(_with_channel(image, _SATURATION, scaled), labels)
 
 
-class RandomSaturation(_RandomOp):
+class RandomSaturation(_RandomRangeOp):
     """``Saturation`` with ``factor ~ U(lower, upper)``, applied with probability ``prob``.
 
     Raises:
         ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
     """
 
+    parameter = "factor"
+    op_attribute = "change_saturation"
+
     def __init__(self, lower: float = 0.3, upper: float = 2.0, prob: float = 0.5) -> None:
-        check_range("lower", lower, "upper", upper)
-        check_probability("prob", prob)
-        self.lower = lower
-        self.upper = upper
-        self.prob = prob
-        self.change_saturation = Saturation(factor=1.0)
-
-    @property
-    def _op(self) -> Saturation:
-        return self.change_saturation
-
-    def draw_params(self) -> dict[str, Any]:
-        """``{'factor': U(lower, upper)}``."""
-        return {"factor": uniform(self.lower, self.upper)}
+        self._set_range(lower, upper, prob, Saturation(factor=1.0))
 
 
 class Brightness:
@@ -285,28 +302,18 @@ class Brightness:
         return pack(out, labels)
 
 
-class RandomBrightness(_RandomOp):
+class RandomBrightness(_RandomRangeOp):
     """``Brightness`` with ``delta ~ U(lower, upper)``, applied with probability ``prob``.
 
     Raises:
         ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
     """
 
+    parameter = "delta"
+    op_attribute = "change_brightness"
+
     def __init__(self, lower: float = -84, upper: float = 84, prob: float = 0.5) -> None:
-        check_range("lower", lower, "upper", upper)
-        check_probability("prob", prob)
-        self.lower = float(lower)
-        self.upper = float(upper)
-        self.prob = prob
-        self.change_brightness = Brightness(delta=0)
-
-    @property
-    def _op(self) -> Brightness:
-        return self.change_brightness
-
-    def draw_params(self) -> dict[str, Any]:
-        """``{'delta': U(lower, upper)}``."""
-        return {"delta": uniform(self.lower, self.upper)}
+        self._set_range(float(lower), float(upper), prob, Brightness(delta=0))
 
 
 class Contrast:
@@ -335,28 +342,18 @@ class Contrast:
         return pack(out, labels)
 
 
-class RandomContrast(_RandomOp):
+class RandomContrast(_RandomRangeOp):
     """``Contrast`` with ``factor ~ U(lower, upper)``, applied with probability ``prob``.
 
     Raises:
         ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
     """
 
+    parameter = "factor"
+    op_attribute = "change_contrast"
+
     def __init__(self, lower: float = 0.5, upper: float = 1.5, prob: float = 0.5) -> None:
-        check_range("lower", lower, "upper", upper)
-        check_probability("prob", prob)
-        self.lower = lower
-        self.upper = upper
-        self.prob = prob
-        self.change_contrast = Contrast(factor=1.0)
-
-    @property
-    def _op(self) -> Contrast:
-        return self.change_contrast
-
-    def draw_params(self) -> dict[str, Any]:
-        """``{'factor': U(lower, upper)}``."""
-        return {"factor": uniform(self.lower, self.upper)}
+        self._set_range(lower, upper, prob, Contrast(factor=1.0))
 
 
 class Gamma:
@@ -399,30 +396,20 @@ class Gamma:
         return pack(corrected.astype(image.dtype, copy=False), labels)
 
 
-class RandomGamma(_RandomOp):
+class RandomGamma(_RandomRangeOp):
     """``Gamma`` with ``gamma ~ U(lower, upper)``, applied with probability ``prob``.
 
     Raises:
         ValueError: if ``lower >= upper``, ``lower <= 0`` or ``prob`` is outside [0, 1].
     """
 
+    parameter = "gamma"
+    op_attribute = "change_gamma"
+
     def __init__(self, lower: float = 0.25, upper: float = 2.0, prob: float = 0.5) -> None:
-        check_range("lower", lower, "upper", upper)
         if lower <= 0:
             raise ValueError(f"`lower` must be > 0, got {lower!r}.")
-        check_probability("prob", prob)
-        self.lower = lower
-        self.upper = upper
-        self.prob = prob
-        self.change_gamma = Gamma(gamma=1.0)
-
-    @property
-    def _op(self) -> Gamma:
-        return self.change_gamma
-
-    def draw_params(self) -> dict[str, Any]:
-        """``{'gamma': U(lower, upper)}``."""
-        return {"gamma": uniform(self.lower, self.upper)}
+        self._set_range(lower, upper, prob, Gamma(gamma=1.0))
 
 
 class HistogramEqualization:
