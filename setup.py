@@ -37,6 +37,7 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",
     ],
+    entry_points={"console_scripts": ["ssd-keras = misc_utils.cli:main"]},
     extras_require={
         "coco": ["pycocotools>=2.0.7"],
         "test": ["pytest>=8", "ruff>=0.6", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],

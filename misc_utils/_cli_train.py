@@ -1,0 +1,204 @@
+"""The ``train`` subcommand: build or resume a model, fit it, save it and its log."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from misc_utils import _cli_setup as setup
+
+LOG_NAME = "training_log.csv"
+
+
+def build_model(config: setup.ModelConfig, n_classes: int, learning_rate: float) -> Any:
+    """A new compiled training-mode model of the given configuration."""
+    import keras
+
+    from keras_loss_function.keras_ssd_loss import SSDLoss
+
+    kwargs = dict(config.builder_kwargs, **config.encoder_kwargs)
+    image_size = (config.img_height, config.img_width, 3)
+    if config.name == "ssd7":
+        from models.keras_ssd7 import build_model as builder
+
+        model = builder(image_size=image_size, n_classes=n_classes, mode="training", **kwargs)
+        optimizer = keras.optimizers.Adam(
+            learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-08
+        )
+    else:
+        from models.keras_ssd300 import ssd_300
+
+        model = ssd_300(image_size=image_size, n_classes=n_classes, mode="training", **kwargs)
+        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    model.compile(optimizer=optimizer, loss=SSDLoss(neg_pos_ratio=3, alpha=1.0))
+    return model
+
+
+def augmentation_chain(config: setup.ModelConfig) -> Any:
+    """The tutorial's training augmentation for the configuration."""
+    if config.name == "ssd300":
+        from data_generator.data_augmentation_chain_original_ssd import SSDDataAugmentation
+
+        return SSDDataAugmentation(img_height=config.img_height, img_width=config.img_width)
+    from data_generator.data_augmentation_chain_constant_input_size import (
+        DataAugmentationConstantInputSize,
+    )
+
+    return DataAugmentationConstantInputSize(
+        random_brightness=(-48, 48, 0.5),
+        random_contrast=(0.5, 1.8, 0.5),
+        random_saturation=(0.5, 1.8, 0.5),
+        random_hue=(18, 0.5),
+        random_flip=0.5,
+        random_translate=((0.03, 0.5), (0.03, 0.5), 0.5),
+        random_scale=(0.5, 2.0, 0.5),
+        n_trials_max=3,
+        clip_boxes=True,
+        overlap_criterion="area",
+        bounds_box_filter=(0.3, 1.0),
+        bounds_validator=(0.5, 1.0),
+        n_boxes_min=1,
+        background=(0, 0, 0),
+    )
+
+
+def input_encoder(config: setup.ModelConfig, model: Any, n_classes: int) -> Any:
+    """The ``SSDInputEncoder`` matching the model's anchors."""
+    from models.utils import get_predictor_sizes
+    from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
+
+    return SSDInputEncoder(
+        img_height=config.img_height,
+        img_width=config.img_width,
+        n_classes=n_classes,
+        predictor_sizes=get_predictor_sizes(model),
+        matching_type="multi",
+        pos_iou_threshold=0.5,
+        neg_iou_limit=config.neg_iou_limit,
+        **config.encoder_kwargs,
+    )
+
+
+def make_callbacks(output_dir: str, monitor: str) -> list:
+    """The tutorial's callbacks; the checkpoints go to ``output_dir/checkpoints``."""
+    from keras.callbacks import (
+        CSVLogger,
+        EarlyStopping,
+        ModelCheckpoint,
+        ReduceLROnPlateau,
+        TerminateOnNaN,
+    )
+
+    checkpoint_dir = os.path.join(output_dir, "checkpoints")
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    checkpoint_name = "epoch-{epoch:02d}_" + monitor + "-{" + monitor + ":.4f}.keras"
+    return [
+        ModelCheckpoint(
+            os.path.join(checkpoint_dir, checkpoint_name), monitor=monitor, save_best_only=True
+        ),
+        CSVLogger(os.path.join(output_dir, LOG_NAME), separator=",", append=True),
+        EarlyStopping(monitor=monitor, min_delta=0.0, patience=10, verbose=1),
+        ReduceLROnPlateau(
+            monitor=monitor, factor=0.2, patience=8, verbose=1, min_delta=0.001, min_lr=0.00001
+        ),
+        TerminateOnNaN(),
+    ]
+
+
+def epochs_in_log(output_dir: str) -> int:
+    """Number of epochs already recorded in the output folder's training log (0 if none)."""
+    path = os.path.join(output_dir, LOG_NAME)
+    if not os.path.exists(path):
+        return 0
+    import pandas as pd
+
+    try:
+        log = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return 0
+    if "epoch" not in log.columns or log.empty:
+        return 0
+    return int(log["epoch"].max()) + 1
+
+
+def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> tuple[Any, int]:
+    """The model to train and the epoch to start from."""
+    output_dir = args.output_dir
+    if args.resume is None:
+        log_path = os.path.join(output_dir, LOG_NAME)
+        if os.path.exists(log_path):
+            os.remove(log_path)  # a fresh run starts a fresh log
+        return build_model(config, args.n_classes, args.learning_rate), 0
+    model = setup.load_model(args.resume, compile=True)
+    if setup.model_input_size(model) != (config.img_height, config.img_width):
+        raise setup.CliError(
+            f"--resume model {args.resume} has input size {setup.model_input_size(model)}, "
+            f"but --model {config.name} expects {(config.img_height, config.img_width)}"
+        )
+    found = setup.model_n_classes(model)
+    if found != args.n_classes:
+        raise setup.CliError(
+            f"--resume model {args.resume} has {found} classes, but --n-classes is {args.n_classes}"
+        )
+    return model, epochs_in_log(output_dir)
+
+
+def _fit_inputs(
+    args: argparse.Namespace, config: setup.ModelConfig, model: Any, train_set: Any, val_set: Any
+) -> tuple[Any, Any]:
+    """The training and validation ``PyDataset``s (validation None without ``--val-labels``)."""
+    encoder = input_encoder(config, model, args.n_classes)
+    returns = {"processed_images", "encoded_labels"}
+    train_data = train_set.as_dataset(
+        batch_size=args.batch_size,
+        shuffle=True,
+        transformations=[augmentation_chain(config)],
+        label_encoder=encoder,
+        returns=returns,
+        seed=args.seed,
+        workers=args.workers,
+    )
+    if val_set is None:
+        return train_data, None
+    val_data = val_set.as_dataset(
+        batch_size=args.batch_size,
+        shuffle=False,
+        transformations=setup.evaluation_transformations(config.img_height, config.img_width),
+        label_encoder=encoder,
+        returns=returns,
+    )
+    return train_data, val_data
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Trains as described by the parsed ``train`` arguments; returns the exit code."""
+    if args.n_classes < 1:
+        raise setup.CliError(f"--n-classes must be a positive integer, got {args.n_classes}")
+    config = setup.MODEL_CONFIGS[args.model]
+    train_set = setup.load_dataset(setup.data_source(args, args.train_labels), args.n_classes)
+    val_set = None
+    if args.val_labels is not None:
+        val_set = setup.load_dataset(setup.data_source(args, args.val_labels), args.n_classes)
+    output_dir = setup.ensure_writable_dir(args.output_dir)
+    import keras  # only now: importing TensorFlow is slow and noisy
+
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+
+    model, initial_epoch = _model_for_run(args, config)
+    train_data, val_data = _fit_inputs(args, config, model, train_set, val_set)
+    monitor = "val_loss" if val_data is not None else "loss"
+    model.fit(
+        train_data,
+        steps_per_epoch=args.steps_per_epoch,
+        epochs=initial_epoch + args.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=make_callbacks(output_dir, monitor),
+        validation_data=val_data,
+        verbose=args.verbose,
+    )
+    model.save(os.path.join(output_dir, "model.keras"))
+    model.save(os.path.join(output_dir, "model.h5"))
+    print(f"Saved model.keras, model.h5 and {LOG_NAME} in {output_dir}")
+    return 0

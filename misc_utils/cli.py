@@ -1,0 +1,434 @@
+"""Command-line interface ``ssd-keras`` (also ``python -m misc_utils.cli``).
+
+Subcommands:
+
+* ``train``: trains SSD7 (the road-traffic tutorial's configuration) or SSD300 (the Pascal VOC
+  configuration) on CSV, Pascal VOC XML or MS COCO JSON data, optionally resuming from a saved
+  model, and writes ``model.keras``, ``model.h5`` and ``training_log.csv``.
+* ``evaluate``: prints the Pascal VOC average precision per class and the mean.
+* ``predict``: draws the detected boxes on images (PNG) and writes ``detections.csv``.
+
+Bad input (missing paths, class ids above ``--n-classes``, unwritable output folders, unreadable
+files) is reported as one line on stderr with exit code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from misc_utils import _cli_setup as setup
+
+EXIT_BAD_INPUT = 2
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+DETECTION_COLUMNS = ("image", "class_id", "confidence", "xmin", "ymin", "xmax", "ymax")
+"""Columns of ``detections.csv`` (corners, absolute pixels of the original image)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Argument parsing
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_data_options(parser: argparse.ArgumentParser, splits: Sequence[str]) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data-format",
+        choices=("csv", "voc", "coco"),
+        default="csv",
+        help="label format: 'csv' (header frame,xmin,xmax,ymin,ymax,class_id, one box per row), "
+        "'voc' (Pascal VOC image set file + XML annotations) or 'coco' (MS COCO JSON). "
+        "Default: csv.",
+    )
+    group.add_argument("--images-dir", required=True, help="folder holding the images")
+    for split in splits:
+        flag = "--labels" if split == "" else f"--{split}-labels"
+        what = "evaluation" if split == "" else split
+        group.add_argument(
+            flag,
+            required=split != "val",
+            help=f"{what} labels: the CSV file (csv), the image set .txt file listing image ids "
+            "(voc) or the annotations .json file (coco)"
+            + ("; optional, without it the training loss is monitored" if split == "val" else ""),
+        )
+    group.add_argument(
+        "--annotations-dir",
+        help="voc only: folder of the XML annotation files (default: IMAGES_DIR/Annotations)",
+    )
+    group.add_argument(
+        "--classes",
+        help="voc only: comma-separated positive class names in class-id order "
+        "(default: the 20 Pascal VOC classes)",
+    )
+
+
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
+
+
+def _train_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train SSD7 or SSD300",
+        description="Train an SSD model with the tutorials' configuration and augmentation. "
+        "Writes model.keras, model.h5, training_log.csv and checkpoints/ into --output-dir.",
+    )
+    _add_data_options(parser, ("train", "val"))
+    parser.add_argument(
+        "--model",
+        choices=tuple(setup.MODEL_CONFIGS),
+        default="ssd7",
+        help="ssd7: 300x480 input, the SSD7 road-traffic tutorial's anchors, Adam; ssd300: "
+        "300x300 input, the Pascal VOC configuration, SGD with momentum. Default: ssd7.",
+    )
+    parser.add_argument(
+        "--n-classes",
+        type=positive_int,
+        default=5,
+        help="number of positive classes (without background); label class ids must lie in "
+        "1..N. Default: 5 (the traffic data).",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=10,
+        help="epochs to train in this run; with --resume they are added to the epochs already "
+        "in the log. Default: 10.",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=positive_int,
+        default=None,
+        help="batches per epoch (default: one pass over the training images)",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=16, help="batch size. Default: 16."
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=0.001, help="initial learning rate. Default: 0.001."
+    )
+    parser.add_argument(
+        "--output-dir", required=True, help="folder for the model files, log and checkpoints"
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="PATH",
+        help="continue training a saved .keras model (e.g. OUTPUT_DIR/model.keras or a "
+        "checkpoint); the epoch count continues from OUTPUT_DIR/training_log.csv and the log is "
+        "appended to. Without it a new model is built and an old log is replaced.",
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=1, help="threads preparing batches. Default: 1."
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="random seed for weights, shuffling, augmentation"
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch. Default: 1.",
+    )
+    _add_common_options(parser)
+    parser.set_defaults(handler=_run_train)
+
+
+def _evaluate_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="Pascal VOC average precision of a saved model",
+        description="Run a saved model over a dataset and print the average precision of "
+        "every class and their mean (mAP).",
+    )
+    parser.add_argument("model", help="saved model (.keras or .h5)")
+    _add_data_options(parser, ("",))
+    parser.add_argument(
+        "--n-classes",
+        type=positive_int,
+        default=None,
+        help="number of positive classes (default: read from a training-mode model)",
+    )
+    parser.add_argument(
+        "--ap-mode",
+        choices=("sample", "integrate", "voc2010"),
+        default="sample",
+        help="'sample': VOC2007 11-point AP; 'voc2010': all-point AP; 'integrate': the original "
+        "library's integration. Default: sample.",
+    )
+    parser.add_argument(
+        "--iou-threshold",
+        type=float,
+        default=0.5,
+        help="IoU a prediction needs with a ground truth box to count. Default: 0.5.",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.01,
+        help="minimum confidence of a scored detection (training-mode models). Default: 0.01.",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, help="batch size. Default: 8."
+    )
+    parser.add_argument("--output-csv", help="also write class,ap rows (and mAP) to this CSV file")
+    _add_common_options(parser)
+    parser.set_defaults(handler=_run_evaluate)
+
+
+def _predict_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="draw detections on images",
+        description="Detect objects on images; writes one PNG per image with the boxes drawn "
+        "and detections.csv (image, class_id, confidence, xmin, ymin, xmax, ymax in pixels of "
+        "the original image).",
+    )
+    parser.add_argument("model", help="saved model (.keras or .h5)")
+    parser.add_argument(
+        "images", nargs="+", help="image files or folders (.jpg, .jpeg, .png, .bmp files in them)"
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.5,
+        help="minimum confidence of a drawn detection. Default: 0.5.",
+    )
+    parser.add_argument(
+        "--iou-threshold", type=float, default=0.45, help="NMS IoU threshold. Default: 0.45."
+    )
+    parser.add_argument("--output-dir", required=True, help="folder for the PNGs and CSV")
+    parser.add_argument(
+        "--class-names", help="comma-separated names of classes 1..N used as box captions"
+    )
+    _add_common_options(parser)
+    parser.set_defaults(handler=_run_predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ssd-keras`` argument parser with its three subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="ssd-keras",
+        description="Train, evaluate and run SSD object detectors (Keras 3).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _train_parser(subparsers)
+    _evaluate_parser(subparsers)
+    _predict_parser(subparsers)
+    return parser
+
+
+# ----------------------------------------------------------------------------------------------
+# Subcommands
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from misc_utils._cli_train import run_train
+
+    return run_train(args)
+
+
+def _n_classes_of(model: Any, requested: int | None) -> int:
+    found = setup.model_n_classes(model)
+    n_classes = requested if requested is not None else found
+    if n_classes is None:
+        raise setup.CliError("--n-classes is required for an inference-mode model")
+    if found is not None and found != n_classes:
+        raise setup.CliError(f"the model has {found} classes, but --n-classes is {n_classes}")
+    return n_classes
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from eval_utils.average_precision_evaluator import Evaluator
+
+    setup.require_path(args.model, "model")
+    setup.require_path(args.images_dir, "images", directory=True)
+    setup.require_path(args.labels, "labels")
+    model = setup.load_model(args.model)
+    n_classes = _n_classes_of(model, args.n_classes)
+    dataset = setup.load_dataset(setup.data_source(args, args.labels), n_classes)
+    if args.output_csv:
+        setup.ensure_writable_dir(os.path.dirname(os.path.abspath(args.output_csv)))
+    height, width = setup.model_input_size(model)
+    mode = "inference" if setup.model_is_decoded(model) else "training"
+    evaluator = Evaluator(model, n_classes, dataset, model_mode=mode)
+    mean_ap, average_precisions = evaluator(
+        img_height=height,
+        img_width=width,
+        batch_size=args.batch_size,
+        matching_iou_threshold=args.iou_threshold,
+        average_precision_mode=args.ap_mode,
+        decoding_confidence_thresh=args.confidence,
+        return_average_precisions=True,
+        verbose=False,
+    )
+    rows = [(str(i), float(average_precisions[i])) for i in range(1, n_classes + 1)]
+    rows.append(("mAP", float(mean_ap)))
+    for name, value in rows:
+        print(f"{'class ' + name if name != 'mAP' else 'mAP':<12}{value:8.4f}")
+    if args.output_csv:
+        with open(args.output_csv, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(("class", "ap"))
+            writer.writerows((name, f"{value:.6f}") for name, value in rows)
+    return 0
+
+
+def image_paths(inputs: Sequence[str]) -> list[str]:
+    """Image files named by ``inputs``: files as given, folders expanded (sorted).
+
+    Raises:
+        CliError: For a path that does not exist or when no image is found.
+    """
+    paths = []
+    for item in inputs:
+        setup.require_path(item, "image")
+        if os.path.isdir(item):
+            names = sorted(n for n in os.listdir(item) if n.lower().endswith(IMAGE_SUFFIXES))
+            paths.extend(os.path.join(item, name) for name in names)
+        else:
+            paths.append(item)
+    if not paths:
+        raise setup.CliError(f"no images found in {', '.join(inputs)}")
+    return paths
+
+
+def detect(model: Any, image: np.ndarray, confidence: float, iou_threshold: float) -> np.ndarray:
+    """Detections of one RGB image as a ``(k, 6)`` array.
+
+    Args:
+        model: A training- or inference-mode SSD model.
+        image: ``(H, W, 3)`` uint8 RGB image of any size.
+        confidence: Minimum confidence.
+        iou_threshold: NMS IoU threshold (training-mode models only).
+
+    Returns:
+        Rows ``(class_id, confidence, xmin, ymin, xmax, ymax)``, corners in pixels of ``image``.
+    """
+    import cv2
+
+    from ssd_encoder_decoder.ssd_output_decoder import decode_detections
+
+    height, width = setup.model_input_size(model)
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    raw = model.predict(resized[np.newaxis], verbose=0)
+    if setup.model_is_decoded(model):
+        boxes = np.asarray(raw[0])
+        boxes = boxes[(boxes[:, 0] > 0) & (boxes[:, 1] >= confidence)]
+    else:
+        boxes = decode_detections(
+            raw,
+            confidence_thresh=confidence,
+            iou_threshold=iou_threshold,
+            top_k=200,
+            normalize_coords=True,
+            img_height=height,
+            img_width=width,
+        )[0]
+    boxes = np.array(boxes, dtype=np.float64).reshape(-1, 6)
+    boxes[:, [2, 4]] *= image.shape[1] / width
+    boxes[:, [3, 5]] *= image.shape[0] / height
+    return boxes
+
+
+def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] | None) -> Any:
+    """A BGR copy of the RGB ``image`` with ``boxes`` (rows as :func:`detect`) drawn on it."""
+    import cv2
+
+    canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    for class_id, conf, xmin, ymin, xmax, ymax in boxes:
+        k = int(class_id)
+        color = tuple(int(c) for c in np.array([37, 91, 151]) * (k + 1) % 255)
+        top_left, bottom_right = (int(xmin), int(ymin)), (int(xmax), int(ymax))
+        cv2.rectangle(canvas, top_left, bottom_right, color, 2)
+        name = names[k - 1] if names and 0 < k <= len(names) else str(k)
+        cv2.putText(
+            canvas, f"{name} {conf:.2f}", (int(xmin), max(int(ymin) - 4, 10)),
+            cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA,
+        )  # fmt: skip
+    return canvas
+
+
+def _detection_rows(image_name: str, boxes: np.ndarray) -> list[tuple]:
+    """``detections.csv`` rows of one image (columns :data:`DETECTION_COLUMNS`)."""
+    return [
+        (image_name, int(box[0]), *(round(float(value), 4) for value in box[1:])) for box in boxes
+    ]
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    import cv2
+
+    from data_generator.image_io import read_image, to_three_channels
+
+    paths = image_paths(args.images)
+    output_dir = setup.ensure_writable_dir(args.output_dir)
+    model = setup.load_model(args.model)
+    names = args.class_names.split(",") if args.class_names else None
+    rows = []
+    for path in paths:
+        image = to_three_channels(read_image(path))
+        boxes = detect(model, image, args.confidence, args.iou_threshold)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        out_path = os.path.join(output_dir, stem + ".png")
+        if not cv2.imwrite(out_path, draw_detections(image, boxes, names)):
+            raise setup.CliError(f"cannot write {out_path}")
+        rows.extend(_detection_rows(os.path.basename(path), boxes))
+        print(f"{path}: {len(boxes)} detections -> {out_path}")
+    with open(os.path.join(output_dir, "detections.csv"), "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(DETECTION_COLUMNS)
+        writer.writerows(rows)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+
+
+def _error_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return f"ssd-keras: error: {text}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line ``argv`` (default ``sys.argv[1:]``) and returns the exit code.
+
+    Bad input (:class:`misc_utils._cli_setup.CliError`, the data generator's ``DatasetError``
+    family, ``ValueError``, ``OSError``) prints one ``ssd-keras: error: ...`` line on stderr and
+    returns 2; with ``--debug`` the traceback is printed as well.
+    """
+    from data_generator.dataset_errors import DatasetError
+
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ log quiet
+    try:
+        return args.handler(args)
+    except (setup.CliError, DatasetError, ValueError, OSError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(_error_line(error), file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
