@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import cv2
@@ -151,6 +151,18 @@ def _apply_as_lookup_table(segment: Sequence[Callable], image: np.ndarray) -> np
 
 def _lookup_table_applies(image: np.ndarray) -> bool:
     return image.dtype == np.uint8 and image.ndim == 3 and 1 <= image.shape[2] <= 4
+
+
+def share_labels_format(labels_format: Mapping[str, int], *sequences: Sequence[Any]) -> None:
+    """Gives every stage of ``sequences`` that reads labels the chain's ``labels_format``.
+
+    Chains read their ``labels_format`` attribute at call time, so a user may reassign it after
+    construction; this passes the current value on to the stages that move boxes.
+    """
+    for sequence in sequences:
+        for stage in sequence:
+            if hasattr(stage, "labels_format"):
+                stage.labels_format = labels_format
 
 
 def run_sequence(

@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from data_generator._chain_utils import PhotometricStages, build_component, run_sequence
+from data_generator._chain_utils import (
+    PhotometricStages,
+    build_component,
+    run_sequence,
+    share_labels_format,
+)
 from data_generator._op_utils import choice, resolve_labels_format
 from data_generator.object_detection_2d_geometric_ops import (
     RandomFlip,
@@ -156,12 +161,6 @@ class DataAugmentationConstantInputSize(PhotometricStages):
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
         """Augments; returns ``image`` or ``(image, labels)``."""
-        for stage in (
-            self.random_translate,
-            self.random_zoom_in,
-            self.random_zoom_out,
-            self.random_flip,
-        ):
-            stage.labels_format = self.labels_format
+        share_labels_format(self.labels_format, self.sequence1, self.sequence2)
         sequence = self.sequence1 if choice(2) else self.sequence2
         return run_sequence(sequence, image, labels)

@@ -22,6 +22,7 @@ from data_generator._chain_utils import (
     PhotometricStages,
     run_sequence,
     run_sequence_with_inverter,
+    share_labels_format,
 )
 from data_generator._op_utils import choice, resolve_labels_format
 from data_generator.object_detection_2d_geometric_ops import RandomFlip, ResizeRandomInterp
@@ -241,8 +242,7 @@ class SSDDataAugmentation:
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
         """Augments; returns ``image`` [, ``labels``] [, ``inverter``]."""
-        for stage in (self.expand, self.random_crop, self.random_flip, self.resize):
-            stage.labels_format = self.labels_format
+        share_labels_format(self.labels_format, self.sequence)
         if return_inverter:
             return run_sequence_with_inverter(self.sequence, image, labels)
         return run_sequence(self.sequence, image, labels)

@@ -13,7 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from data_generator._chain_utils import PatchResizeStages, build_component, run_sequence
+from data_generator._chain_utils import (
+    PatchResizeStages,
+    build_component,
+    run_sequence,
+    share_labels_format,
+)
 from data_generator._op_utils import resolve_labels_format
 from data_generator.object_detection_2d_geometric_ops import RandomRotate
 
@@ -115,12 +120,5 @@ class DataAugmentationSatellite(PatchResizeStages):
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
         """Augments; returns ``image`` or ``(image, labels)``."""
-        for stage in (
-            self.random_patch,
-            self.random_horizontal_flip,
-            self.random_vertical_flip,
-            self.random_rotate,
-            self.resize,
-        ):
-            stage.labels_format = self.labels_format
+        share_labels_format(self.labels_format, self.transformations)
         return run_sequence(self.transformations, image, labels)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from data_generator._chain_utils import PatchResizeStages, run_sequence
+from data_generator._chain_utils import PatchResizeStages, run_sequence, share_labels_format
 from data_generator._op_utils import resolve_labels_format
 
 
@@ -107,6 +107,5 @@ class DataAugmentationVariableInputSize(PatchResizeStages):
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
         """Augments; returns ``image`` or ``(image, labels)``."""
-        for stage in (self.random_patch, self.random_flip, self.resize):
-            stage.labels_format = self.labels_format
+        share_labels_format(self.labels_format, self.transformations)
         return run_sequence(self.transformations, image, labels)
