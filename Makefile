@@ -5,7 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-slow lint bench clean
+# `make demo DEMO_ARGS="--minutes 52"` trains four times longer (see `python -m misc_utils.demo -h`).
+DEMO_ARGS ?=
+
+.PHONY: venv demo demo-encode-decode test test-slow lint bench clean
 
 $(STAMP): requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +20,9 @@ $(STAMP): requirements.txt setup.py
 venv: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/python -m misc_utils.demo $(DEMO_ARGS)
+
+demo-encode-decode: $(STAMP)
 	$(BIN)/python scripts/demo_encode_decode.py
 
 test: $(STAMP)

@@ -582,6 +582,7 @@ class DataGenerator:
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
+        repeat: bool = False,
     ):
         """A `keras.utils.PyDataset` over this dataset, for `model.fit(dataset, ...)`.
 
@@ -600,6 +601,11 @@ class DataGenerator:
             workers: Number of Keras workers (threads or processes) preparing batches.
             use_multiprocessing: Use processes instead of threads.
             max_queue_size: Batches prepared ahead.
+            repeat: Make the dataset endless (epoch after epoch, same batches as above), for
+                `fit(..., steps_per_epoch=k)` with any `k`: without it Keras stops with a
+                warning once one pass over the images is used up. Pass `shuffle=False` to
+                `fit` then (the dataset shuffles itself; Keras warns about `shuffle=True` for
+                endless datasets).
 
         Returns:
             A `data_generator.keras_dataset.DetectionDataset`. Each item is the tuple of the
@@ -626,6 +632,7 @@ class DataGenerator:
             workers=workers,
             use_multiprocessing=use_multiprocessing,
             max_queue_size=max_queue_size,
+            repeat=repeat,
         )
 
     # ------------------------------------------------------------------------------------------

@@ -228,6 +228,18 @@ def ensure_writable_dir(path: str) -> str:
     return path
 
 
+def save_model(model: Any, path: str) -> None:
+    """Saves ``model`` to ``path`` (``.keras`` or ``.h5``) so that no partial file is left behind.
+
+    The file is written under a temporary name in the same folder and renamed when complete; if
+    saving fails, ``path`` keeps its previous content (or stays absent).
+    """
+    from misc_utils.atomic_write import atomic_path
+
+    with atomic_path(path, keep_extension=True) as temporary:
+        model.save(temporary)
+
+
 def load_model(path: str, compile: bool = False) -> Any:
     """Loads a ``.keras`` or ``.h5`` SSD model (legacy Keras 2 ``.h5`` files included).
 

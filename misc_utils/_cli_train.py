@@ -158,6 +158,7 @@ def _fit_inputs(
         returns=returns,
         seed=args.seed,
         workers=args.workers,
+        repeat=args.steps_per_epoch is not None,  # epochs shorter or longer than one pass
     )
     if val_set is None:
         return train_data, None
@@ -196,9 +197,10 @@ def run_train(args: argparse.Namespace) -> int:
         initial_epoch=initial_epoch,
         callbacks=make_callbacks(output_dir, monitor),
         validation_data=val_data,
+        shuffle=False,  # the dataset shuffles itself, every epoch
         verbose=args.verbose,
     )
-    model.save(os.path.join(output_dir, "model.keras"))
-    model.save(os.path.join(output_dir, "model.h5"))
+    setup.save_model(model, os.path.join(output_dir, "model.keras"))
+    setup.save_model(model, os.path.join(output_dir, "model.h5"))
     print(f"Saved model.keras, model.h5 and {LOG_NAME} in {output_dir}")
     return 0

@@ -16,7 +16,7 @@ def _default_file_mode() -> int:
 
 
 @contextmanager
-def atomic_path(destination: str | os.PathLike) -> Iterator[str]:
+def atomic_path(destination: str | os.PathLike, keep_extension: bool = False) -> Iterator[str]:
     """Yields a temporary path beside ``destination`` that becomes ``destination`` on success.
 
     The temporary file lives in the destination's folder (so the final rename is atomic) under a
@@ -26,6 +26,8 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[str]:
 
     Args:
         destination: Path of the file to write.
+        keep_extension: End the temporary name with the destination's extension as well
+            (``.<name>.*.partial.keras``), for writers that check it, such as ``Model.save``.
 
     Yields:
         The temporary path to write to.
@@ -33,7 +35,7 @@ def atomic_path(destination: str | os.PathLike) -> Iterator[str]:
     destination = os.path.abspath(os.fspath(destination))
     handle, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(destination)}.",
-        suffix=".partial",
+        suffix=".partial" + (os.path.splitext(destination)[1] if keep_extension else ""),
         dir=os.path.dirname(destination),
     )
     os.close(handle)

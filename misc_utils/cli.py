@@ -7,6 +7,8 @@ Subcommands:
   model, and writes ``model.keras``, ``model.h5`` and ``training_log.csv``.
 * ``evaluate``: prints the Pascal VOC average precision per class and the mean.
 * ``predict``: draws the detected boxes on images (PNG) and writes ``detections.csv``.
+* ``demo``: the main job of ``make demo`` (:mod:`misc_utils.demo`): generates the road-traffic
+  data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one folder.
 
 Bad input (missing paths, class ids above ``--n-classes``, unwritable output folders, unreadable
 files) is reported as one line on stderr with exit code 2; ``--debug`` shows the traceback.
@@ -224,8 +226,21 @@ def _predict_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=_run_predict)
 
 
+def _demo_parser(subparsers: Any) -> None:
+    from misc_utils import demo
+
+    parser = subparsers.add_parser(
+        "demo",
+        help="generate the traffic data, train SSD7, evaluate, write one folder",
+        description=demo.build_parser().description,
+    )
+    demo.add_arguments(parser)
+    _add_common_options(parser)
+    parser.set_defaults(handler=demo.run)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ssd-keras`` argument parser with its three subcommands."""
+    """The ``ssd-keras`` argument parser with its four subcommands."""
     parser = argparse.ArgumentParser(
         prog="ssd-keras",
         description="Train, evaluate and run SSD object detectors (Keras 3).",
@@ -234,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(subparsers)
     _evaluate_parser(subparsers)
     _predict_parser(subparsers)
+    _demo_parser(subparsers)
     return parser
 
 

@@ -261,3 +261,49 @@ def test_large_arrays_travel_through_shared_memory():
     np.testing.assert_array_equal(clone, local[0])
     after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
     assert after <= before
+
+
+def test_repeat_is_endless_and_gives_each_epochs_batches(coded_generator):
+    def make(repeat):
+        return coded_generator.as_dataset(
+            batch_size=BATCH,
+            seed=4,
+            transformations=[RandomOffset()],
+            returns={"processed_images", "filenames"},
+            repeat=repeat,
+        )
+
+    finite, endless = make(False), make(True)
+    n = len(finite)  # 4 batches of up to 3 images
+    assert finite.num_batches == n
+    assert endless.num_batches is None and len(endless) == n
+    expected = []
+    for _ in range(3):
+        expected += [finite[i] for i in range(n)]
+        finite.on_epoch_end()
+    # Any order of requests, from any position: item i is batch i % n of epoch i // n.
+    for i in reversed(range(3 * n)):
+        images, ids = endless[i]
+        np.testing.assert_array_equal(images, expected[i][0])
+        assert list(ids) == list(expected[i][1])
+    for epoch in range(3):
+        names = [name for b in range(n) for name in expected[epoch * n + b][1]]
+        assert sorted(names) == sorted(coded_generator.filenames)
+    assert expected[0][1] != expected[n][1]  # shuffled anew each epoch
+    with pytest.raises(IndexError):
+        finite[n]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_repeat_lets_fit_run_more_steps_than_one_pass(coded_generator, workers):
+    dataset = coded_generator.as_dataset(
+        batch_size=BATCH, seed=0, label_encoder=CountEncoder(), repeat=True, workers=workers
+    )
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(1)]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(1e-6), loss="mse")
+    # 3 epochs of 5 steps = 15 batches from a 4-batch dataset; without repeat Keras would stop.
+    # `shuffle=False`: the dataset shuffles itself; Keras warns about `shuffle=True` when endless.
+    history = model.fit(dataset, epochs=3, steps_per_epoch=5, shuffle=False, verbose=0)
+    assert len(history.history["loss"]) == 3

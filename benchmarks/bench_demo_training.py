@@ -1,0 +1,120 @@
+"""Benchmark: SSD7 training throughput of the settings the demo (`make demo`) chooses between.
+
+Every variant trains the demo's SSD7 (tutorial configuration, 300x480, 5 classes, Adam +
+`SSDLoss`) with `model.fit` on the demo's own input pipeline (`DataGenerator.as_dataset` over
+rendered road scenes, `SSDInputEncoder`, no augmentation unless stated) and reports images per
+second. The baseline, measured in the same run, is the tutorial's setting: float32, batch 16,
+`jit_compile` off. Variants:
+
+* precision: `mixed_bfloat16` (bfloat16 compute, float32 weights) vs float32;
+* `jit_compile=True` (XLA) vs off;
+* batch size 8 and 4 (more optimizer steps for the same images);
+* input pipeline: the tutorial's augmentation chain, and the pipeline removed altogether (the
+  same batches prepared beforehand and fed from memory) to show what data preparation costs.
+
+Each variant is timed over `--steps` steps after `--warmup` steps (compilation excluded); the
+variants run one after another, so run this on an otherwise idle machine. From the repository
+root::
+
+    .venv/bin/python benchmarks/bench_demo_training.py [--steps 12] [--warmup 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras
+
+from data_generator.synthetic_traffic import generate_dataset
+from misc_utils import _cli_setup as setup
+from misc_utils._cli_train import augmentation_chain, build_model, input_encoder
+
+N_IMAGES = 96
+# name -> (precision, batch size, jit_compile, pipeline)
+VARIANTS = {
+    "baseline: float32, batch 16": ("float32", 16, False, "plain"),
+    "mixed_bfloat16, batch 16": ("mixed_bfloat16", 16, False, "plain"),
+    "float32, batch 16, jit_compile": ("float32", 16, True, "plain"),
+    "mixed_bfloat16, batch 16, jit_compile": ("mixed_bfloat16", 16, True, "plain"),
+    "mixed_bfloat16, batch 8": ("mixed_bfloat16", 8, False, "plain"),
+    "mixed_bfloat16, batch 4": ("mixed_bfloat16", 4, False, "plain"),
+    "mixed_bfloat16, batch 8, tutorial augmentation": ("mixed_bfloat16", 8, False, "augmented"),
+    "mixed_bfloat16, batch 8, batches from memory": ("mixed_bfloat16", 8, False, "memory"),
+}
+
+
+def _dataset(data: dict, model, batch: int, pipeline: str):
+    source = setup.DataSource(
+        data_format="csv", images_dir=data["images_dir"], labels=data["labels_train"]
+    )
+    generator = setup.load_dataset(source, 5)
+    config = setup.SSD7_CONFIG
+    dataset = generator.as_dataset(
+        batch_size=batch,
+        transformations=[augmentation_chain(config)] if pipeline == "augmented" else [],
+        label_encoder=input_encoder(config, model, 5),
+        returns={"processed_images", "encoded_labels"},
+        seed=0,
+        repeat=True,
+    )
+    if pipeline != "memory":
+        return dataset
+    batches = [dataset[i] for i in range(len(dataset))]
+    x = np.concatenate([b[0] for b in batches]).astype("float32")
+    y = np.concatenate([b[1] for b in batches]).astype("float32")
+    return x, y
+
+
+def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> float:
+    precision, batch, jit, pipeline = variant
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
+        model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit)
+        inputs = _dataset(data, model, batch, pipeline)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    if isinstance(inputs, tuple):
+        x, y = inputs
+
+        def fit(n):
+            model.fit(x, y, batch_size=batch, steps_per_epoch=n, epochs=1, verbose=0)
+    else:
+
+        def fit(n):
+            model.fit(inputs, steps_per_epoch=n, epochs=1, shuffle=False, verbose=0)
+
+    fit(warmup)
+    start = time.perf_counter()
+    fit(steps)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per variant")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as folder:
+        data = generate_dataset(folder, n_train=N_IMAGES, n_val=0, seed=0, verbose=False)
+        results = {}
+        for name, variant in VARIANTS.items():
+            results[name] = images_per_second(data, variant, args.steps, args.warmup)
+            print(f"{name:<50} {results[name]:6.2f} images/s", flush=True)
+    baseline = results["baseline: float32, batch 16"]
+    print()
+    for name, value in results.items():
+        print(f"RATIO {name:<50} {value / baseline:5.2f}x the baseline")
+
+
+if __name__ == "__main__":
+    main()
