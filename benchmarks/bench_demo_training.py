@@ -12,6 +12,10 @@ second. The baseline, measured in the same run, is the tutorial's setting: float
 * input pipeline: the tutorial's augmentation chain, and the pipeline removed altogether (the
   same batches prepared beforehand and fed from memory) to show what data preparation costs.
 
+Finally it splits the cost of SSD7's first block (conv1, bn1, elu1, pool1 at the full 300x480
+resolution) by training that block alone with and without its batch normalization (float32,
+batch 16, mean squared error against its own output), next to the whole model's step.
+
 Each variant is timed over `--steps` steps after `--warmup` steps (compilation excluded); the
 variants run one after another, so run this on an otherwise idle machine. From the repository
 root::
@@ -99,6 +103,36 @@ def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> fl
     return steps * batch / (time.perf_counter() - start)
 
 
+def _train_step_seconds(model, x, y, steps: int, warmup: int) -> float:
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    start = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    return (time.perf_counter() - start) / steps
+
+
+def first_block_breakdown(steps: int, warmup: int) -> dict:
+    """Seconds per batch-16 training step of SSD7's first block, with and without batch norm."""
+    layers = keras.layers
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 300, 480, 3)).astype("float32")
+    results = {}
+    for name, with_bn in (("first block", True), ("first block without batch norm", False)):
+        inputs = keras.Input((300, 480, 3))
+        h = layers.Conv2D(32, 5, padding="same", kernel_initializer="he_normal")(inputs)
+        if with_bn:
+            h = layers.BatchNormalization(axis=3, momentum=0.99)(h)
+        h = layers.MaxPooling2D(2)(layers.ELU()(h))
+        model = keras.Model(inputs, h)
+        y = model.predict_on_batch(x)
+        results[name] = _train_step_seconds(model, x, y, steps, warmup)
+    model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
+    y = np.zeros((16, *model.output.shape[1:]), "float32")
+    results["whole SSD7 (mean squared error)"] = _train_step_seconds(model, x, y, steps, warmup)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant")
@@ -114,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     print()
     for name, value in results.items():
         print(f"RATIO {name:<50} {value / baseline:5.2f}x the baseline")
+    print("\nTraining step, float32, batch 16:")
+    for name, seconds in first_block_breakdown(max(args.steps // 2, 2), args.warmup).items():
+        print(f"  {name:<40} {seconds * 1000:7.0f} ms")
 
 
 if __name__ == "__main__":

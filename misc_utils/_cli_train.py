@@ -80,6 +80,42 @@ def input_encoder(config: setup.ModelConfig, model: Any, n_classes: int) -> Any:
     )
 
 
+def encoded_datasets(
+    config: setup.ModelConfig,
+    encoder: Any,
+    train_set: Any,
+    val_set: Any,
+    batch_size: int,
+    transformations: list,
+    seed: int | None,
+    workers: int = 1,
+    repeat: bool = False,
+) -> tuple[Any, Any]:
+    """``(images, encoded labels)`` ``PyDataset``s for ``fit``: the training one shuffled and
+    transformed, the validation one (None if ``val_set`` is None) only resized to the input."""
+    returns = {"processed_images", "encoded_labels"}
+    train_data = train_set.as_dataset(
+        batch_size=batch_size,
+        shuffle=True,
+        transformations=transformations,
+        label_encoder=encoder,
+        returns=returns,
+        seed=seed,
+        workers=workers,
+        repeat=repeat,
+    )
+    if val_set is None:
+        return train_data, None
+    val_data = val_set.as_dataset(
+        batch_size=batch_size,
+        shuffle=False,
+        transformations=setup.evaluation_transformations(config.img_height, config.img_width),
+        label_encoder=encoder,
+        returns=returns,
+    )
+    return train_data, val_data
+
+
 def make_callbacks(output_dir: str, monitor: str) -> list:
     """The tutorial's callbacks; the checkpoints go to ``output_dir/checkpoints``."""
     from keras.callbacks import (
@@ -148,28 +184,17 @@ def _fit_inputs(
     args: argparse.Namespace, config: setup.ModelConfig, model: Any, train_set: Any, val_set: Any
 ) -> tuple[Any, Any]:
     """The training and validation ``PyDataset``s (validation None without ``--val-labels``)."""
-    encoder = input_encoder(config, model, args.n_classes)
-    returns = {"processed_images", "encoded_labels"}
-    train_data = train_set.as_dataset(
+    return encoded_datasets(
+        config,
+        input_encoder(config, model, args.n_classes),
+        train_set,
+        val_set,
         batch_size=args.batch_size,
-        shuffle=True,
         transformations=[augmentation_chain(config)],
-        label_encoder=encoder,
-        returns=returns,
         seed=args.seed,
         workers=args.workers,
         repeat=args.steps_per_epoch is not None,  # epochs shorter or longer than one pass
     )
-    if val_set is None:
-        return train_data, None
-    val_data = val_set.as_dataset(
-        batch_size=args.batch_size,
-        shuffle=False,
-        transformations=setup.evaluation_transformations(config.img_height, config.img_width),
-        label_encoder=encoder,
-        returns=returns,
-    )
-    return train_data, val_data
 
 
 def run_train(args: argparse.Namespace) -> int:

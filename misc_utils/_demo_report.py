@@ -31,8 +31,9 @@ def plot_training_log(log_path: str, out_file: str) -> None:
     if "val_loss" in log:
         ax.plot(epochs, log["val_loss"], "o-", label="validation loss")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("SSD loss")
-    ax.grid(True)
+    ax.set_ylabel("SSD loss (log scale)")
+    ax.set_yscale("log")
+    ax.grid(True, which="both")
     ax.legend(loc="upper right")
     if "learning_rate" in log:
         lr_ax = ax.twinx()

@@ -30,6 +30,7 @@ from typing import Any
 from misc_utils import _cli_setup as setup
 from misc_utils import _demo_report as report
 
+N_CLASSES = 5  # car, truck, pedestrian, bicyclist, traffic light
 DEFAULT_MINUTES = 15.0
 STEPS_PER_EPOCH = 50
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -232,29 +233,19 @@ def training_inputs(
     args: argparse.Namespace, model: Any, train_set: Any, val_set: Any
 ) -> tuple[Any, Any]:
     """The training ``PyDataset`` (augmented, encoded) and the validation-loss ``PyDataset``."""
-    from misc_utils._cli_train import augmentation_chain, input_encoder
+    from misc_utils._cli_train import augmentation_chain, encoded_datasets, input_encoder
 
     config = setup.SSD7_CONFIG
-    encoder = input_encoder(config, model, N_CLASSES)
-    returns = {"processed_images", "encoded_labels"}
-    train_data = train_set.as_dataset(
+    return encoded_datasets(
+        config,
+        input_encoder(config, model, N_CLASSES),
+        train_set,
+        _first_images(val_set, args.val_loss_images),
         batch_size=args.batch_size,
-        shuffle=True,
         transformations=[augmentation_chain(config)] if args.augmentation == "tutorial" else [],
-        label_encoder=encoder,
-        returns=returns,
         seed=args.seed,
         repeat=True,  # logged epochs are --steps-per-epoch batches, not passes over the images
     )
-    val_subset = _first_images(val_set, args.val_loss_images)
-    val_data = val_subset.as_dataset(
-        batch_size=args.batch_size,
-        shuffle=False,
-        transformations=setup.evaluation_transformations(config.img_height, config.img_width),
-        label_encoder=encoder,
-        returns=returns,
-    )
-    return train_data, val_data
 
 
 def _first_images(dataset: Any, count: int) -> Any:
@@ -268,9 +259,6 @@ def _first_images(dataset: Any, count: int) -> Any:
         image_ids=list(dataset.image_ids[:count]),
         verbose=False,
     )
-
-
-N_CLASSES = 5
 
 
 def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, dict]:
@@ -295,11 +283,11 @@ def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, d
     if args.epochs is not None:
         epochs = args.epochs
         steps = epochs * args.steps_per_epoch
-        budget = TrainingBudget(args.learning_rate, total_steps=steps, **shape)
+        budget = TrainingBudget(args.learning_rate, total_steps=steps, verbose=True, **shape)
     else:
         minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES
         epochs = 10**6  # the budget callback stops training
-        budget = TrainingBudget(args.learning_rate, seconds=60.0 * minutes, **shape)
+        budget = TrainingBudget(args.learning_rate, seconds=60.0 * minutes, verbose=True, **shape)
     log_path = os.path.join(output_dir, LOG_NAME)
     if os.path.exists(log_path):
         os.remove(log_path)
@@ -412,9 +400,9 @@ def evaluate(inference_model: Any, val_set: Any, output_dir: str) -> dict:
         out_file=os.path.join(output_dir, "precision_recall.png"),
     )
     return {
-        "mAP": round(float(mean_ap), 4),
+        "mAP": float(mean_ap),
         "average_precisions": {
-            CLASS_NAMES[i]: round(float(average_precisions[i]), 4) for i in range(1, N_CLASSES + 1)
+            CLASS_NAMES[i]: float(average_precisions[i]) for i in range(1, N_CLASSES + 1)
         },
     }
 

@@ -61,6 +61,7 @@ class TrainingBudget(keras.callbacks.Callback):
         final_fraction: Learning rate at the end as a fraction of the peak; with 1 and no
             warm-up the rate is constant (the tutorial's schedule) and only the budget applies.
         clock: Time source in seconds (``time.perf_counter``; replaceable for tests).
+        verbose: Print after every epoch how much of the budget is spent.
 
     Raises:
         ValueError: Unless exactly one positive budget is given, or for a ``warmup_fraction``
@@ -75,6 +76,7 @@ class TrainingBudget(keras.callbacks.Callback):
         warmup_fraction: float = 0.03,
         final_fraction: float = 0.01,
         clock: Callable[[], float] = time.perf_counter,
+        verbose: bool = False,
     ) -> None:
         super().__init__()
         if (total_steps is None) == (seconds is None):
@@ -95,6 +97,7 @@ class TrainingBudget(keras.callbacks.Callback):
         self.warmup_fraction = float(warmup_fraction)
         self.final_fraction = float(final_fraction)
         self.clock = clock
+        self.verbose = verbose
         self.steps_done = 0
         self.learning_rate = self.peak_learning_rate
         self._start = None
@@ -125,3 +128,14 @@ class TrainingBudget(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = self.learning_rate
+        if self.verbose:
+            print(self.describe(), flush=True)
+
+    def describe(self) -> str:
+        """One line: the budget spent so far and the current learning rate."""
+        spent = min(self.progress(), 1.0)
+        if self.total_steps is not None:
+            amount = f"{self.steps_done} of {self.total_steps} steps"
+        else:
+            amount = f"{spent * self.seconds / 60:.1f} of {self.seconds / 60:.1f} min"
+        return f"budget: {spent:.0%} spent ({amount}), learning rate {self.learning_rate:.2e}"

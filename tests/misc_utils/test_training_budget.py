@@ -112,6 +112,7 @@ def test_time_budget_follows_the_clock():
         x, y, batch_size=8, epochs=5, callbacks=[_Tick(), budget, record], verbose=0, shuffle=False
     )
     assert budget.steps_done == 6
+    assert budget.describe() == "budget: 100% spent (0.1 of 0.1 min), learning rate 6.70e-02"
     expected = [0.5 * (1 + math.cos(math.pi * t / 6)) for t in range(6)]
     np.testing.assert_allclose(record.rates, expected, rtol=1e-6, atol=1e-7)
 
@@ -123,3 +124,4 @@ def test_step_budget_spanning_epochs_logs_each_epoch():
     history = model.fit(x, y, batch_size=8, epochs=10, callbacks=[budget], verbose=0)
     assert budget.steps_done == 12
     assert len(history.history["loss"]) == 3  # 4 + 4 + 4 steps
+    assert budget.describe().startswith("budget: 100% spent (12 of 12 steps), learning rate")
