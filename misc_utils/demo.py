@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -261,12 +262,38 @@ def _first_images(dataset: Any, count: int) -> Any:
     )
 
 
+def budget_callback(args: argparse.Namespace) -> tuple[int, Any]:
+    """The ``epochs`` to pass to ``fit`` and the :class:`TrainingBudget` for the arguments."""
+    from misc_utils.training_budget import TrainingBudget
+
+    shape = {"warmup_fraction": 0.0, "final_fraction": 1.0} if args.schedule == "constant" else {}
+    if args.epochs is not None:
+        steps = args.epochs * args.steps_per_epoch
+        return args.epochs, TrainingBudget(
+            args.learning_rate, total_steps=steps, verbose=True, **shape
+        )
+    minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES
+    budget = TrainingBudget(args.learning_rate, seconds=60.0 * minutes, verbose=True, **shape)
+    return 10**6, budget  # an open-ended epoch count: the budget stops training
+
+
+def check_finite_loss(losses: Sequence[float], steps: int) -> None:
+    """Raises :class:`CliError` if training ended on a NaN or infinite loss.
+
+    Then nothing is saved or evaluated: a diverged model must not look like a result.
+    """
+    if losses and not math.isfinite(float(losses[-1])):
+        raise setup.CliError(
+            f"training diverged: the loss became {losses[-1]} within {steps} steps; nothing "
+            "was saved. Try a lower --learning-rate."
+        )
+
+
 def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, dict]:
     """Builds and trains SSD7; returns the trained model and facts about the run."""
     import keras
 
     from misc_utils._cli_train import LOG_NAME, build_model
-    from misc_utils.training_budget import TrainingBudget
 
     precision = resolve_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
@@ -279,15 +306,7 @@ def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, d
         train_data, val_data = training_inputs(args, model, train_set, val_set)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    shape = {"warmup_fraction": 0.0, "final_fraction": 1.0} if args.schedule == "constant" else {}
-    if args.epochs is not None:
-        epochs = args.epochs
-        steps = epochs * args.steps_per_epoch
-        budget = TrainingBudget(args.learning_rate, total_steps=steps, verbose=True, **shape)
-    else:
-        minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES
-        epochs = 10**6  # the budget callback stops training
-        budget = TrainingBudget(args.learning_rate, seconds=60.0 * minutes, verbose=True, **shape)
+    epochs, budget = budget_callback(args)
     log_path = os.path.join(output_dir, LOG_NAME)
     if os.path.exists(log_path):
         os.remove(log_path)
@@ -307,6 +326,7 @@ def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, d
         verbose=1 if sys.stdout.isatty() else 2,
     )
     seconds = time.perf_counter() - start
+    check_finite_loss(history.history.get("loss", []), budget.steps_done)
     images = budget.steps_done * args.batch_size
     facts = {
         "precision": precision,
@@ -315,7 +335,7 @@ def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, d
         "augmentation": args.augmentation,
         "schedule": args.schedule,
         "peak_learning_rate": args.learning_rate,
-        "budget": f"{args.epochs} epochs" if args.epochs else f"{60.0 * minutes:.0f} s",
+        "budget": budget.describe(),
         "epochs": len(history.history.get("loss", [])),
         "steps": budget.steps_done,
         "images_seen": images,

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from misc_utils import _cli_setup as setup
 from misc_utils import cli, demo
 
 TINY = (
@@ -136,3 +137,36 @@ def test_precision_resolution(monkeypatch):
     assert demo.resolve_precision("auto") == "float32"
     assert demo.resolve_precision("mixed_bfloat16") == "mixed_bfloat16"
     assert demo.resolve_precision("float32") == "float32"
+
+
+def test_diverged_training_is_an_error():
+    demo.check_finite_loss([3.0, 2.0], 10)  # fine
+    demo.check_finite_loss([], 0)
+    with pytest.raises(setup.CliError, match=r"diverged: the loss became nan within 7 steps"):
+        demo.check_finite_loss([3.0, float("nan")], 7)
+    with pytest.raises(setup.CliError, match="inf"):
+        demo.check_finite_loss([float("inf")], 1)
+
+
+def test_budget_callback_for_each_option():
+    args = demo.build_parser().parse_args(["--epochs", "3", "--steps-per-epoch", "4"])
+    epochs, budget = demo.budget_callback(args)
+    assert (epochs, budget.total_steps, budget.seconds) == (3, 12, None)
+    args = demo.build_parser().parse_args(["--minutes", "2.5", "--schedule", "constant"])
+    epochs, budget = demo.budget_callback(args)
+    assert budget.seconds == 150.0 and budget.total_steps is None and epochs >= 10**6
+    assert (budget.warmup_fraction, budget.final_fraction) == (0.0, 1.0)
+    _, budget = demo.budget_callback(demo.build_parser().parse_args([]))
+    assert budget.seconds == 60.0 * demo.DEFAULT_MINUTES
+
+
+def test_cli_resumes_training_from_the_demo_model(finished_run, tmp_path):
+    data = json.loads((finished_run / "data" / "dataset.json").read_text())["result"]
+    argv = [
+        "train", "--images-dir", data["images_dir"], "--train-labels", data["labels_train"],
+        "--output-dir", str(tmp_path), "--resume", str(finished_run / "ssd7.keras"),
+        "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--verbose", "0",
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    resumed = keras.models.load_model(tmp_path / "model.keras")
+    assert int(resumed.optimizer.iterations.numpy()) == 5  # the demo's 4 steps + 1
