@@ -16,8 +16,10 @@ Finally it splits the cost of SSD7's first block (conv1, bn1, elu1, pool1 at the
 resolution) by training that block alone with and without its batch normalization (float32,
 batch 16, mean squared error against its own output), next to the whole model's step.
 
-Each variant is timed over `--steps` steps after `--warmup` steps (compilation excluded); the
-variants run one after another, so run this on an otherwise idle machine. From the repository
+Each variant runs in a fresh Python process (variants sharing one process slow each other down
+through TensorFlow's memory and graph state) and is timed over `--steps` steps after `--warmup`
+steps (compilation excluded); the variants run one after another, so run this on an otherwise
+idle machine. From the repository
 root::
 
     .venv/bin/python benchmarks/bench_demo_training.py [--steps 12] [--warmup 3]
@@ -26,6 +28,7 @@ root::
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -133,16 +136,32 @@ def first_block_breakdown(steps: int, warmup: int) -> dict:
     return results
 
 
+def _run_variant(folder: str, name: str, steps: int, warmup: int) -> float:
+    """Runs one variant in a fresh process and returns its images per second."""
+    command = [
+        sys.executable, __file__, "--one", name, "--data", folder,
+        "--steps", str(steps), "--warmup", str(warmup),
+    ]  # fmt: skip
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(output.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=12, help="timed steps per variant")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--one", choices=tuple(VARIANTS), help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one is not None:  # a child process: one variant, print its images per second
+        data = {"images_dir": args.data, "labels_train": f"{args.data}/labels_train.csv"}
+        print(images_per_second(data, VARIANTS[args.one], args.steps, args.warmup))
+        return
     with tempfile.TemporaryDirectory() as folder:
-        data = generate_dataset(folder, n_train=N_IMAGES, n_val=0, seed=0, verbose=False)
+        generate_dataset(folder, n_train=N_IMAGES, n_val=0, seed=0, verbose=False)
         results = {}
-        for name, variant in VARIANTS.items():
-            results[name] = images_per_second(data, variant, args.steps, args.warmup)
+        for name in VARIANTS:
+            results[name] = _run_variant(folder, name, args.steps, args.warmup)
             print(f"{name:<50} {results[name]:6.2f} images/s", flush=True)
     baseline = results["baseline: float32, batch 16"]
     print()
