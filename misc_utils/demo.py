@@ -289,7 +289,9 @@ def check_finite_loss(losses: Sequence[float], steps: int) -> None:
         )
 
 
-def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, dict]:
+def train(
+    args: argparse.Namespace, train_set: Any, val_set: Any, output_dir: str
+) -> tuple[Any, dict]:
     """Builds and trains SSD7; returns the trained model and facts about the run."""
     import keras
 
@@ -301,8 +303,6 @@ def train(args: argparse.Namespace, data: dict, output_dir: str) -> tuple[Any, d
     try:
         model = build_model(setup.SSD7_CONFIG, N_CLASSES, args.learning_rate)
         model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=args.jit_compile)
-        train_set = load_split(data, "train", N_CLASSES)
-        val_set = load_split(data, "val", N_CLASSES)
         train_data, val_data = training_inputs(args, model, train_set, val_set)
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -472,7 +472,9 @@ def run(args: argparse.Namespace) -> int:
     _stage("2/4 Training SSD7", start)
     import keras  # imported late: TensorFlow takes seconds to load
 
-    trained, summary["training"] = train(args, data, output_dir)
+    train_set = load_split(data, "train", N_CLASSES)
+    val_set = load_split(data, "val", N_CLASSES)
+    trained, summary["training"] = train(args, train_set, val_set, output_dir)
     log_path = os.path.join(output_dir, "training_log.csv")
     report.plot_training_log(log_path, os.path.join(output_dir, "loss.png"))
     export, inference = float32_models(trained)
@@ -481,7 +483,6 @@ def run(args: argparse.Namespace) -> int:
 
     _stage("3/4 Evaluating on the validation split (Pascal VOC 11-point AP, IoU 0.5)", start)
     eval_start = time.perf_counter()
-    val_set = load_split(data, "val", N_CLASSES)
     summary["evaluation"] = evaluate(inference, val_set, output_dir)
     summary["evaluation"]["seconds"] = round(time.perf_counter() - eval_start, 1)
 
