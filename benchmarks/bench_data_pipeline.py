@@ -53,6 +53,8 @@ from data_generator.data_augmentation_chain_constant_input_size import (
 )
 from data_generator.data_augmentation_chain_original_ssd import SSDDataAugmentation
 from data_generator.object_detection_2d_data_generator import DataGenerator
+from misc_utils._cli_setup import SSD7_CONFIG
+from misc_utils._cli_train import augmentation_chain
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
 BATCH_SIZE = 16
@@ -63,23 +65,8 @@ ORIGINAL_GENERATE = {"SSD7": 215.0, "SSD300": 104.0}
 
 
 def ssd7_chain() -> DataAugmentationConstantInputSize:
-    """The augmentation chain of the SSD7 training tutorial."""
-    return DataAugmentationConstantInputSize(
-        random_brightness=(-48, 48, 0.5),
-        random_contrast=(0.5, 1.8, 0.5),
-        random_saturation=(0.5, 1.8, 0.5),
-        random_hue=(18, 0.5),
-        random_flip=0.5,
-        random_translate=((0.03, 0.5), (0.03, 0.5), 0.5),
-        random_scale=(0.5, 2.0, 0.5),
-        n_trials_max=3,
-        clip_boxes=True,
-        overlap_criterion="area",
-        bounds_box_filter=(0.3, 1.0),
-        bounds_validator=(0.5, 1.0),
-        n_boxes_min=1,
-        background=(0, 0, 0),
-    )
+    """The augmentation chain of the SSD7 training tutorial (the one the CLI trains with)."""
+    return augmentation_chain(SSD7_CONFIG)
 
 
 PIPELINES: dict[str, tuple[Callable, dict]] = {
