@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -145,9 +144,3 @@ def write_summary(path: str, summary: dict) -> None:
     with open(path, "w", encoding="utf-8") as file:
         json.dump(summary, file, indent=2, sort_keys=False)
         file.write("\n")
-
-
-def ensure_dir(path: str) -> str:
-    """Creates ``path`` if needed and returns it."""
-    os.makedirs(path, exist_ok=True)
-    return path

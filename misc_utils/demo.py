@@ -433,7 +433,8 @@ def draw_predictions(inference_model: Any, val_set: Any, count: int, output_dir:
     from data_generator.synthetic_traffic import CLASS_NAMES
     from misc_utils.cli import detect
 
-    folder = report.ensure_dir(os.path.join(output_dir, "predictions"))
+    folder = os.path.join(output_dir, "predictions")
+    os.makedirs(folder, exist_ok=True)
     written = []
     for path, labels in zip(val_set.filenames[:count], val_set.labels[:count], strict=True):
         image = to_three_channels(read_image(path))
