@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# `make demo DEMO_ARGS="--minutes 60"` trains four times longer (see `python -m misc_utils.demo -h`).
+# `make demo DEMO_ARGS="--minutes 68"` trains four times longer (see `python -m misc_utils.demo -h`).
 DEMO_ARGS ?=
 
 .PHONY: venv demo demo-encode-decode test test-slow lint bench clean

@@ -3,9 +3,11 @@
 Every variant trains the demo's SSD7 (tutorial configuration, 300x480, 5 classes, Adam +
 `SSDLoss`) with `model.fit` on the demo's own input pipeline (`DataGenerator.as_dataset` over
 rendered road scenes, `SSDInputEncoder`, no augmentation unless stated) and reports images per
-second. The baseline, measured in the same run, is the tutorial's setting: float32, batch 16,
-`jit_compile` off. Variants:
+second. The baseline, measured in the same run, is the tutorial's setting with Keras's own
+layers: float32, batch 16, `jit_compile` off, `keras.layers.BatchNormalization`. Variants:
 
+* batch normalization: SSD7's `FusedBatchNormalization` (TensorFlow's fused kernel in training)
+  vs Keras's layer; every variant without "Keras batch norm" in its name uses the fused layer;
 * precision: `mixed_bfloat16` (bfloat16 compute, float32 weights) vs float32;
 * `jit_compile=True` (XLA) vs off;
 * batch size 8 and 4 (more optimizer steps for the same images);
@@ -13,8 +15,9 @@ second. The baseline, measured in the same run, is the tutorial's setting: float
   same batches prepared beforehand and fed from memory) to show what data preparation costs.
 
 Finally it splits the cost of SSD7's first block (conv1, bn1, elu1, pool1 at the full 300x480
-resolution) by training that block alone with and without its batch normalization (float32,
-batch 16, mean squared error against its own output), next to the whole model's step.
+resolution) by training that block alone with Keras's batch normalization, with
+`FusedBatchNormalization` and without any (float32, batch 16, mean squared error against its own
+output), next to the whole model's step.
 
 Each variant runs in a fresh Python process (variants sharing one process slow each other down
 through TensorFlow's memory and graph state) and is timed over `--steps` steps after `--warmup`
@@ -41,21 +44,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras
 
 from data_generator.synthetic_traffic import generate_dataset
+from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
 from misc_utils import _cli_setup as setup
 from misc_utils._cli_train import augmentation_chain, build_model, input_encoder
 
 N_IMAGES = 96
-# name -> (precision, batch size, jit_compile, pipeline)
+# name -> (precision, batch size, jit_compile, pipeline, batch norm)
 VARIANTS = {
-    "baseline: float32, batch 16": ("float32", 16, False, "plain"),
-    "mixed_bfloat16, batch 16": ("mixed_bfloat16", 16, False, "plain"),
-    "float32, batch 16, jit_compile": ("float32", 16, True, "plain"),
-    "mixed_bfloat16, batch 16, jit_compile": ("mixed_bfloat16", 16, True, "plain"),
-    "mixed_bfloat16, batch 8": ("mixed_bfloat16", 8, False, "plain"),
-    "mixed_bfloat16, batch 4": ("mixed_bfloat16", 4, False, "plain"),
-    "mixed_bfloat16, batch 8, tutorial augmentation": ("mixed_bfloat16", 8, False, "augmented"),
-    "mixed_bfloat16, batch 8, batches from memory": ("mixed_bfloat16", 8, False, "memory"),
-}
+    "baseline: float32, batch 16, Keras batch norm": ("float32", 16, False, "plain", "keras"),
+    "float32, batch 16": ("float32", 16, False, "plain", "fused"),
+    "mixed_bfloat16, batch 16, Keras batch norm": ("mixed_bfloat16", 16, False, "plain", "keras"),
+    "mixed_bfloat16, batch 16": ("mixed_bfloat16", 16, False, "plain", "fused"),
+    "float32, batch 16, jit_compile": ("float32", 16, True, "plain", "fused"),
+    "mixed_bfloat16, batch 16, jit_compile": ("mixed_bfloat16", 16, True, "plain", "fused"),
+    "mixed_bfloat16, batch 8": ("mixed_bfloat16", 8, False, "plain", "fused"),
+    "mixed_bfloat16, batch 4": ("mixed_bfloat16", 4, False, "plain", "fused"),
+    "mixed_bfloat16, batch 8, tutorial augmentation": (
+        "mixed_bfloat16", 8, False, "augmented", "fused",
+    ),
+    "mixed_bfloat16, batch 8, batches from memory": ("mixed_bfloat16", 8, False, "memory", "fused"),
+}  # fmt: skip
 
 
 def _dataset(data: dict, model, batch: int, pipeline: str):
@@ -80,8 +88,17 @@ def _dataset(data: dict, model, batch: int, pipeline: str):
     return x, y
 
 
+def _use_keras_batch_norm() -> None:
+    """Makes SSD7 build Keras's own `BatchNormalization` in this (child) process."""
+    import models.keras_ssd7
+
+    models.keras_ssd7.FusedBatchNormalization = keras.layers.BatchNormalization
+
+
 def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> float:
-    precision, batch, jit, pipeline = variant
+    precision, batch, jit, pipeline, batch_norm = variant
+    if batch_norm == "keras":
+        _use_keras_batch_norm()
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(precision)
     try:
@@ -117,22 +134,28 @@ def _train_step_seconds(model, x, y, steps: int, warmup: int) -> float:
 
 
 def first_block_breakdown(steps: int, warmup: int) -> dict:
-    """Seconds per batch-16 training step of SSD7's first block, with and without batch norm."""
+    """Seconds per batch-16 training step of SSD7's first block, by batch normalization."""
     layers = keras.layers
     x = np.random.default_rng(0).uniform(-1, 1, (16, 300, 480, 3)).astype("float32")
     results = {}
-    for name, with_bn in (("first block", True), ("first block without batch norm", False)):
+    variants = {
+        "first block, Keras batch norm": layers.BatchNormalization,
+        "first block, FusedBatchNormalization": FusedBatchNormalization,
+        "first block without batch norm": None,
+    }
+    for name, batch_norm in variants.items():
         inputs = keras.Input((300, 480, 3))
         h = layers.Conv2D(32, 5, padding="same", kernel_initializer="he_normal")(inputs)
-        if with_bn:
-            h = layers.BatchNormalization(axis=3, momentum=0.99)(h)
+        if batch_norm is not None:
+            h = batch_norm(axis=3, momentum=0.99)(h)
         h = layers.MaxPooling2D(2)(layers.ELU()(h))
         model = keras.Model(inputs, h)
         y = model.predict_on_batch(x)
         results[name] = _train_step_seconds(model, x, y, steps, warmup)
     model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
     y = np.zeros((16, *model.output.shape[1:]), "float32")
-    results["whole SSD7 (mean squared error)"] = _train_step_seconds(model, x, y, steps, warmup)
+    name = "whole SSD7 (FusedBatchNormalization, MSE)"
+    results[name] = _train_step_seconds(model, x, y, steps, warmup)
     return results
 
 
@@ -163,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in VARIANTS:
             results[name] = _run_variant(folder, name, args.steps, args.warmup)
             print(f"{name:<50} {results[name]:6.2f} images/s", flush=True)
-    baseline = results["baseline: float32, batch 16"]
+    baseline = results["baseline: float32, batch 16, Keras batch norm"]
     print()
     for name, value in results.items():
         print(f"RATIO {name:<50} {value / baseline:5.2f}x the baseline")
