@@ -34,6 +34,7 @@ from misc_utils import _demo_report as report
 N_CLASSES = 5  # car, truck, pedestrian, bicyclist, traffic light
 DEFAULT_MINUTES = 17.0  # with setup, data and evaluation, about 19 minutes on 2 cores
 STEPS_PER_EPOCH = 100
+DEFAULT_LEARNING_RATE = 0.005  # peak of the warm-up + cosine schedule at batch 8 (see README)
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 AUGMENTATIONS = ("none", "tutorial")
 SCHEDULES = ("cosine", "constant")
@@ -106,8 +107,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--learning-rate",
         type=_positive_float,
-        default=0.002,
-        help="peak learning rate of the warm-up + cosine schedule (Adam). Default: 0.002.",
+        default=DEFAULT_LEARNING_RATE,
+        help="peak learning rate of the warm-up + cosine schedule (Adam). "
+        f"Default: {DEFAULT_LEARNING_RATE:g}.",
     )
     parser.add_argument(
         "--schedule",

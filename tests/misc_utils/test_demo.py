@@ -46,7 +46,7 @@ def test_log_has_one_row_per_epoch_with_learning_rate(finished_run):
     assert {"loss", "val_loss", "learning_rate"} <= set(log.columns)
     assert np.all(np.isfinite(log[["loss", "val_loss"]].to_numpy()))
     # Four steps of a warm-up + cosine schedule: the last rate is below the peak.
-    assert log["learning_rate"].iloc[-1] < 0.002
+    assert log["learning_rate"].iloc[-1] < demo.DEFAULT_LEARNING_RATE
 
 
 def test_average_precision_table(finished_run):
@@ -103,7 +103,8 @@ def test_minutes_budget_stops_training(tmp_path):
     assert summary["training"]["augmentation"] == "tutorial"
     assert summary["training"]["precision"] == "float32"
     log = pd.read_csv(tmp_path / "training_log.csv")
-    assert log["learning_rate"].tolist() == [pytest.approx(0.002)]  # constant: the peak
+    # constant: the peak
+    assert log["learning_rate"].tolist() == [pytest.approx(demo.DEFAULT_LEARNING_RATE)]
     assert summary["training"]["steps"] == 1
     assert summary["training"]["epochs"] == 1
 

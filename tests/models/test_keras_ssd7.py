@@ -163,3 +163,34 @@ def test_bad_arguments_raise_value_error(kwargs, match):
     arguments = {"image_size": SMALL, "n_classes": N_CLASSES, **kwargs}
     with pytest.raises(ValueError, match=match):
         build_model(**arguments)
+
+
+def test_batch_norm_layers_are_fused_and_interchangeable_with_keras_layer(tmp_path):
+    """SSD7 models saved with Keras's own BatchNormalization load and predict the same."""
+    from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
+
+    model = build_model(image_size=SMALL, n_classes=N_CLASSES, min_scale=0.1, max_scale=0.9)
+    bn_layers = [layer for layer in model.layers if layer.name.startswith("bn")]
+    assert [layer.name for layer in bn_layers] == [f"bn{i}" for i in range(1, 8)]
+    assert all(type(layer) is FusedBatchNormalization for layer in bn_layers)
+
+    def with_keras_batch_norm(layer):
+        if isinstance(layer, FusedBatchNormalization):
+            return keras.layers.BatchNormalization.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in model.weights])
+    plain = keras.models.clone_model(model, clone_function=with_keras_batch_norm)
+    plain.set_weights(model.get_weights())
+    assert type(plain.get_layer("bn1")) is keras.layers.BatchNormalization
+    plain.save(tmp_path / "plain.keras")
+    loaded = keras.models.load_model(tmp_path / "plain.keras", safe_mode=True)
+    x = rng.uniform(0, 255, (2, *SMALL)).astype("float32")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5, atol=1e-5
+    )
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    fresh = build_model(image_size=SMALL, n_classes=N_CLASSES, min_scale=0.1, max_scale=0.9)
+    fresh.load_weights(tmp_path / "plain.weights.h5")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
