@@ -6,8 +6,9 @@ rendered road scenes, `SSDInputEncoder`, no augmentation unless stated) and repo
 second. The baseline, measured in the same run, is the tutorial's setting with Keras's own
 layers: float32, batch 16, `jit_compile` off, `keras.layers.BatchNormalization`. Variants:
 
-* batch normalization: SSD7's `FusedBatchNormalization` (TensorFlow's fused kernel in training)
-  vs Keras's layer; every variant without "Keras batch norm" in its name uses the fused layer;
+* batch normalization: SSD7's own `BatchNormalization`
+  (`keras_layers.keras_layer_BatchNormalization`, TensorFlow's fused kernel in training) vs
+  Keras's layer; every variant without "Keras batch norm" in its name uses the fused layer;
 * precision: `mixed_bfloat16` (bfloat16 compute, float32 weights) vs float32;
 * `jit_compile=True` (XLA) vs off;
 * batch size 8 and 4 (more optimizer steps for the same images);
@@ -16,7 +17,7 @@ layers: float32, batch 16, `jit_compile` off, `keras.layers.BatchNormalization`.
 
 Finally it splits the cost of SSD7's first block (conv1, bn1, elu1, pool1 at the full 300x480
 resolution) by training that block alone with Keras's batch normalization, with
-`FusedBatchNormalization` and without any (float32, batch 16, mean squared error against its own
+SSD7's fused layer and without any (float32, batch 16, mean squared error against its own
 output), next to the whole model's step.
 
 Each variant runs in a fresh Python process (variants sharing one process slow each other down
@@ -43,7 +44,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras
 
 from data_generator.synthetic_traffic import generate_dataset
-from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
+from keras_layers.keras_layer_BatchNormalization import (
+    BatchNormalization as FusedBatchNormalization,
+)
 from misc_utils import _cli_setup as setup
 from misc_utils._cli_train import augmentation_chain, build_model, input_encoder
 
@@ -91,7 +94,7 @@ def _use_keras_batch_norm() -> None:
     """Makes SSD7 build Keras's own `BatchNormalization` in this (child) process."""
     import models.keras_ssd7
 
-    models.keras_ssd7.FusedBatchNormalization = keras.layers.BatchNormalization
+    models.keras_ssd7.BatchNormalization = keras.layers.BatchNormalization
 
 
 def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> float:
@@ -154,7 +157,7 @@ def first_block_breakdown(steps: int, warmup: int) -> dict:
     results = {}
     variants = {
         "first block, Keras batch norm": layers.BatchNormalization,
-        "first block, FusedBatchNormalization": FusedBatchNormalization,
+        "first block, fused batch norm": FusedBatchNormalization,
         "first block without batch norm": None,
     }
     for name, batch_norm in variants.items():
@@ -168,7 +171,7 @@ def first_block_breakdown(steps: int, warmup: int) -> dict:
         results[name] = _train_step_seconds(model, x, y, steps, warmup)
     model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
     y = np.zeros((16, *model.output.shape[1:]), "float32")
-    name = "whole SSD7 (FusedBatchNormalization, MSE)"
+    name = "whole SSD7 (fused batch norm, MSE)"
     results[name] = _train_step_seconds(model, x, y, steps, warmup)
     return results
 

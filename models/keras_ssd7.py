@@ -2,7 +2,8 @@
 
 Seven convolution blocks (conv -> batch norm -> ELU, max pooling after blocks 1-6); the ELU
 outputs of blocks 4-7 feed four predictor layers. The batch norm layers are
-`FusedBatchNormalization`, Keras's layer with a faster training step.
+`keras_layers.keras_layer_BatchNormalization.BatchNormalization`, Keras's layer with a faster
+training step.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import keras
 
-from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
+from keras_layers.keras_layer_BatchNormalization import BatchNormalization
 from models._ssd_common import SSD7_HEAD_NAMES, apply_checked, build_ssd, conv2d
 
 N_PREDICTOR_LAYERS = 4
@@ -24,7 +25,7 @@ _FIRST_SOURCE_BLOCK = 4  # elu4 ... elu7 feed the predictors
 def _conv_block(x, index: int, filters: int, kernel_size: int, l2_reg: float, image_size):
     """conv{index} -> bn{index} -> elu{index} [-> pool{index}]."""
     x = apply_checked(conv2d(filters, kernel_size, f"conv{index}", l2_reg), x, image_size)
-    x = FusedBatchNormalization(axis=3, momentum=0.99, name=f"bn{index}")(x)
+    x = BatchNormalization(axis=3, momentum=0.99, name=f"bn{index}")(x)
     x = keras.layers.ELU(name=f"elu{index}")(x)
     if index > _POOLED_BLOCKS:
         return x, x

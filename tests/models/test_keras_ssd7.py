@@ -167,7 +167,9 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 
 def test_batch_norm_layers_are_fused_and_interchangeable_with_keras_layer(tmp_path):
     """SSD7 models saved with Keras's own BatchNormalization load and predict the same."""
-    from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
+    from keras_layers.keras_layer_BatchNormalization import (
+        BatchNormalization as FusedBatchNormalization,
+    )
 
     model = build_model(image_size=SMALL, n_classes=N_CLASSES, min_scale=0.1, max_scale=0.9)
     bn_layers = [layer for layer in model.layers if layer.name.startswith("bn")]

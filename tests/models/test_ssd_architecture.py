@@ -23,8 +23,6 @@ REPLACED_LAMBDAS = {
     "input_stddev_normalization": "InputStddevNormalization",
     "input_channel_swap": "InputChannelSwap",
 }
-# Classes the port substitutes by subclasses with the same config and weights.
-REPLACED_CLASSES = {"BatchNormalization": "FusedBatchNormalization"}
 # Config keys compared per class (values as recorded by Keras 2).
 CONV_KEYS = ("filters", "kernel_size", "strides", "padding", "dilation_rate", "activation")
 POOL_KEYS = ("pool_size", "strides", "padding")
@@ -93,7 +91,6 @@ def test_every_layer_matches(built):
     for record in arch["layers"]:
         layer = model.get_layer(record["name"])
         expected_class = REPLACED_LAMBDAS.get(record["name"], record["class_name"])
-        expected_class = REPLACED_CLASSES.get(expected_class, expected_class)
         assert type(layer).__name__ == expected_class, record["name"]
         assert list(layer.output.shape) == record["output_shape"], record["name"]
         assert inbound[record["name"]] == record["inbound"], record["name"]

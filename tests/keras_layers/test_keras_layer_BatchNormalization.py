@@ -1,4 +1,7 @@
-"""Tests of FusedBatchNormalization against keras.layers.BatchNormalization and the formula."""
+"""Tests of the fused BatchNormalization against keras.layers.BatchNormalization and the formula.
+
+The layer under test shares Keras's class name; it is imported as `FusedBatchNormalization`.
+"""
 
 import doctest
 import importlib
@@ -9,7 +12,9 @@ import pytest
 import tensorflow as tf
 
 from keras_layers import _fused_kernels
-from keras_layers.keras_layer_FusedBatchNormalization import FusedBatchNormalization
+from keras_layers.keras_layer_BatchNormalization import (
+    BatchNormalization as FusedBatchNormalization,
+)
 
 SHAPE = (4, 5, 6, 3)
 
@@ -190,6 +195,6 @@ def test_config_weights_and_saved_model_are_those_of_keras_layer(tmp_path):
 
 
 def test_docstring_examples_run():
-    module = importlib.import_module("keras_layers.keras_layer_FusedBatchNormalization")
+    module = importlib.import_module("keras_layers.keras_layer_BatchNormalization")
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

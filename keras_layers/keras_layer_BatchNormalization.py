@@ -1,4 +1,10 @@
-"""``FusedBatchNormalization``: `keras.layers.BatchNormalization` that trains in one kernel."""
+"""``BatchNormalization``: `keras.layers.BatchNormalization` that trains with one fused kernel.
+
+The class keeps Keras's name so that weight files, which Keras keys by class name
+(`layers/batch_normalization/...` in `.weights.h5` and `.keras`), stay interchangeable between
+SSD7 models built with this layer and with Keras's own. It is registered as
+``ssd_keras>BatchNormalization``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from keras_layers import _fused_kernels
 
 
 @keras.saving.register_keras_serializable(package="ssd_keras")
-class FusedBatchNormalization(keras.layers.BatchNormalization):
+class BatchNormalization(keras.layers.BatchNormalization):
     """Batch normalization with the same arguments, weights and results as Keras's, trained faster.
 
     A drop-in subclass of `keras.layers.BatchNormalization`: the constructor arguments,
@@ -42,7 +48,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     Example:
         >>> import numpy as np
-        >>> layer = FusedBatchNormalization(axis=3, momentum=0.99)
+        >>> layer = BatchNormalization(axis=3, momentum=0.99)
         >>> x = np.arange(16, dtype="float32").reshape(2, 2, 2, 2)
         >>> y = np.asarray(layer(x, training=True))
         >>> np.abs(y.mean(axis=(0, 1, 2))).max() < 1e-6
