@@ -4,7 +4,7 @@ This module is the project's one deliberate exception to writing layers with `ke
 on the TensorFlow backend, Keras 3 computes a training-mode batch normalization from about ten
 separate element-wise and reduction kernels (forward and gradient), each a full pass over the
 feature map, while TensorFlow has one fused kernel for each direction. For SSD7's first block
-(300x480x32 feature maps) that difference is most of the cost of a training step, see
+(300x480x32 feature maps) that difference was about 40% of a float32 training step, see
 `benchmarks/bench_demo_training.py`.
 
 Every function here is optional: `available(...)` says whether the running backend has the

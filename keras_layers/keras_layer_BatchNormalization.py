@@ -22,14 +22,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
     `get_config()`, the four weights (`gamma`, `beta`, `moving_mean`, `moving_variance`, in that
     order) and the inference computation are Keras's own. Only a training-mode call of a
     channels-last image tensor on the TensorFlow backend differs in how it is computed: it runs
-    TensorFlow's fused batch-normalization kernel (one pass forward and one backward instead of
-    about ten separate kernels), then updates the moving averages exactly as Keras does, with the
+    TensorFlow's fused batch-normalization kernel (one kernel forward and one backward instead
+    of about ten separate ones), then updates the moving averages exactly as Keras does, with the
     biased batch variance. Everything else (other backends, where the compiler fuses the Keras
     computation itself; masks; `renorm`; `synchronized`; other ranks or axes) is handled by
     `keras.layers.BatchNormalization.call`.
 
-    SSD7 uses it for its seven `bn` layers; on SSD7's 300x480 first block the Keras computation
-    takes most of a training step, see `benchmarks/bench_demo_training.py`.
+    SSD7 uses it for its seven `bn` layers; with Keras's computation, the batch normalization of
+    SSD7's 300x480 first block alone took about 40% of a float32 training step, see
+    `benchmarks/bench_demo_training.py`.
 
     Args:
         **kwargs: Exactly those of `keras.layers.BatchNormalization` (`axis`, `momentum`,
