@@ -7,9 +7,9 @@ feature map, while TensorFlow has one fused kernel for each direction. For SSD7'
 (300x480x32 feature maps) that difference was about 40% of a float32 training step, see
 `benchmarks/bench_demo_training.py`.
 
-Every function here is optional: `available(...)` says whether the running backend has the
-kernel, and callers fall back to the portable `keras.ops` computation when it does not. Backend
-libraries are imported lazily, so the module imports on any Keras backend.
+Every kernel here is optional: `fused_batch_norm_available(...)` says whether the running backend
+has it for a given input, and callers fall back to Keras's portable computation when it does
+not. Backend libraries are imported lazily, so the module imports on any Keras backend.
 """
 
 from __future__ import annotations
