@@ -111,7 +111,10 @@ def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> fl
         keras.mixed_precision.set_global_policy("float32")
     clock = _BatchClock()
     if isinstance(inputs, tuple):
-        x, y = inputs
+        # Enough copies of the prepared batches for every step: `fit` stops early, without an
+        # error, when arrays run out before `steps_per_epoch`.
+        copies = -(-(warmup + steps) * batch // len(inputs[0]))
+        x, y = (np.concatenate([array] * copies) for array in inputs)
         model.fit(
             x, y, batch_size=batch, steps_per_epoch=warmup + steps, epochs=1, verbose=0,
             callbacks=[clock],
@@ -121,6 +124,8 @@ def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> fl
             inputs, steps_per_epoch=warmup + steps, epochs=1, shuffle=False, verbose=0,
             callbacks=[clock],
         )  # fmt: skip
+    if len(clock.times) != warmup + steps:
+        raise RuntimeError(f"fit ran {len(clock.times)} of {warmup + steps} steps")
     return steps * batch / (clock.times[-1] - clock.times[warmup - 1])
 
 

@@ -132,7 +132,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=AUGMENTATIONS,
         default="none",
         help="none: the images as they are; tutorial: the SSD7 tutorial's chain (photometric "
-        "changes, flips, translation, scaling), about 7%% slower; meant for long runs, where "
+        "changes, flips, translation, scaling), 2%% slower; meant for long runs, where "
         "the validation loss flattens without it. Default: none.",
     )
     parser.add_argument(
