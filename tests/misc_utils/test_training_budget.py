@@ -125,3 +125,21 @@ def test_step_budget_spanning_epochs_logs_each_epoch():
     assert budget.steps_done == 12
     assert len(history.history["loss"]) == 3  # 4 + 4 + 4 steps
     assert budget.describe().startswith("budget: 100% spent (12 of 12 steps), learning rate")
+
+
+def test_optimizer_applies_each_scheduled_rate():
+    """The rates reach the compiled train step, not just the variable (JAX syncs state lazily).
+
+    The loss is ``-mean(prediction)`` of a bias-free dense layer fed ones, so its gradient is
+    exactly -1 and plain SGD moves the weight by the learning rate of every step.
+    """
+    inputs = keras.Input((1,))
+    dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")
+    model = keras.Model(inputs, dense(inputs))
+    model.compile(optimizer=keras.optimizers.SGD(1.0), loss=lambda _, pred: -keras.ops.mean(pred))
+    budget = TrainingBudget(1.0, total_steps=10, warmup_fraction=0.2, final_fraction=0.1)
+    ones = np.ones((80, 1), "float32")
+    model.fit(ones, ones, batch_size=8, epochs=1, callbacks=[budget], verbose=0)
+    expected = sum(warmup_cosine(step / 10, 1.0, 0.2, 0.1) for step in range(10))
+    weight = keras.ops.convert_to_numpy(dense.kernel)[0, 0]
+    assert weight == pytest.approx(expected, rel=1e-5)
