@@ -56,6 +56,17 @@ class DegenerateBoxError(ValueError):
     """
 
 
+class BoxOutsideImageError(ValueError):
+    """Raised when a ground-truth box does not overlap the image at all.
+
+    Such a box (``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or ``ymax <= 0``)
+    still gets an anchor in the bipartite matching (the first anchor when it overlaps none) and
+    teaches the model an object that is not there. It means a bad annotation, labels for another
+    image size than the encoder's, or a transformation that moved the box out without a
+    ``BoxFilter`` to drop it. It subclasses ``ValueError``.
+    """
+
+
 class SSDInputEncoder:
     """Encodes ground-truth boxes into the target tensor an SSD model is trained against.
 
@@ -320,8 +331,12 @@ class SSDInputEncoder:
                 a class id outside the positive classes; the message names the batch item, the
                 box row and the value.
             DegenerateBoxError: If a box has ``xmax <= xmin`` or ``ymax <= ymin``.
+            BoxOutsideImageError: If a box lies entirely outside the ``img_height x img_width``
+                image (``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or
+                ``ymax <= 0``); boxes partly outside the image are encoded as usual.
         """
         batch = _GroundTruthBatch(ground_truth_labels, self.n_classes, self.background_id)
+        batch.check_inside_image(self.img_height, self.img_width)
         y_encoded = np.empty((batch.size, len(self._anchors), self.n_classes + _TAIL))
         y_encoded[...] = self._background_row()
         if batch.n_rows:
@@ -500,6 +515,30 @@ class _GroundTruthBatch:
             raise DegenerateBoxError(
                 f"{self._describe(row)}: degenerate box, {side} = {value} <= 0; boxes with "
                 "xmax <= xmin or ymax <= ymin would produce NaN targets"
+            )
+
+    def check_inside_image(self, img_height: float, img_width: float) -> None:
+        """Raises for the first box that does not overlap the ``img_height x img_width`` image.
+
+        A box is outside when ``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or
+        ``ymax <= 0`` (pixels); a box that is only partly outside is fine.
+
+        Raises:
+            BoxOutsideImageError: Naming the batch item, the box and the image size.
+        """
+        boxes = self.labels
+        outside = (
+            (boxes[:, _GT_XMIN] >= img_width)
+            | (boxes[:, _GT_XMAX] <= 0)
+            | (boxes[:, _GT_YMIN] >= img_height)
+            | (boxes[:, _GT_YMAX] <= 0)
+        )
+        row = _first_true(outside)
+        if row is not None:
+            raise BoxOutsideImageError(
+                f"{self._describe(row)}: the box lies entirely outside the image of "
+                f"img_height={img_height}, img_width={img_width} and would be matched to an "
+                "anchor anyway; drop it (e.g. with a BoxFilter) or fix the labels or image size"
             )
 
 

@@ -10,6 +10,7 @@ from benchmarks.baseline_encoder import encode_per_image, tiled_template
 from bounding_box_utils.bounding_box_utils import iou
 from ssd_encoder_decoder.matching_utils import match_bipartite_greedy
 from ssd_encoder_decoder.ssd_input_encoder import (
+    BoxOutsideImageError,
     DegenerateBoxError,
     SSDInputEncoder,
     _GroundTruthBatch,
@@ -244,7 +245,8 @@ def test_ssd300_voc_test_vector(ssd300):
 
 
 def _random_batch(rng, encoder, batch_size, max_boxes, empty_every=3):
-    """Random corner boxes in pixels, some images empty, some boxes sticking out of the image."""
+    """Random corner boxes in pixels, some images empty, some boxes sticking out of the image
+    (but none entirely outside it, which the encoder refuses)."""
     height, width = encoder.img_height, encoder.img_width
     labels = []
     for item in range(batch_size):
@@ -255,6 +257,7 @@ def _random_batch(rng, encoder, batch_size, max_boxes, empty_every=3):
         h = rng.uniform(2, 0.8 * height, count)
         if rng.random() < 0.5:  # integer pixels make exact IoU ties likely
             x1, y1, w, h = np.round(x1), np.round(y1), np.ceil(w), np.ceil(h)
+        w, h = np.maximum(w, 1 - x1), np.maximum(h, 1 - y1)
         classes = rng.integers(1, encoder.n_classes, count)
         labels.append(np.stack([classes, x1, y1, x1 + w, y1 + h], axis=1))
         if count > 1 and rng.random() < 0.3:  # duplicate box with another class
@@ -634,6 +637,34 @@ def test_degenerate_boxes(small, bad, pattern):
     with pytest.raises(DegenerateBoxError, match=pattern) as info:
         small([GOOD, np.zeros((0, 5)), bad])
     assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        [100, 10, 120, 50],  # xmin == img_width
+        [-30, 10, 0, 50],  # xmax == 0
+        [10, 150, 50, 170],  # ymin past img_height
+        [10, -40, 50, -5],  # ymax < 0
+        [-20, -20, -1, -1],  # above and left of the image
+    ],
+)
+def test_box_entirely_outside_the_image(small, box):
+    bad = np.array([[1, 10, 10, 50, 50], [2, *box]])
+    with pytest.raises(BoxOutsideImageError, match=r"\[2\] box 1 .*entirely outside") as info:
+        small([GOOD, np.zeros((0, 5)), bad])
+    assert "img_height=100, img_width=100" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_box_partly_outside_the_image_is_encoded(small):
+    """Boxes reaching over a border, or covering the whole image, are ordinary ground truth."""
+    labels = np.array(
+        [[1, -20, -20, 30, 30], [2, 90, 95, 160, 140], [1, 99, 0, 101, 1], [2, -50, -50, 150, 150]]
+    )
+    y = small([labels])
+    assert set(_class_ids(y, 3)[0].tolist()) >= {1, 2}
+    _assert_same_as_reference(small, [labels])
 
 
 def test_background_id_other_than_zero():
