@@ -369,12 +369,20 @@ def parse_coco(
     """Parses MS COCO annotation files (see `DataGenerator.parse_json`).
 
     The category maps come from the first file's `categories` in file order: category `i` of that
-    list becomes class id `i + 1`. `include_classes` filters on the original COCO category ids
-    (Q24). Boxes become rows with `xmin = x`, `ymin = y`, `xmax = x + w`, `ymax = y + h` (pixels).
+    list becomes class id `i + 1`. `include_classes` filters on the original COCO category ids,
+    not on the consecutive class ids. Boxes become rows with `xmin = x`, `ymin = y`,
+    `xmax = x + w`, `ymax = y + h` (pixels).
 
     Returns:
         A `ParsedDataset` with integer COCO image ids, labels as lists of rows (or `None` without
         ground truth) and the category maps in `extras`.
+
+    Raises:
+        MissingFileError: If an annotations file does not exist.
+        AnnotationError: On malformed JSON, a missing key, a category id listed twice in the
+            first file's `categories`, an image id listed twice in a file's `images`, an
+            annotation whose `image_id` is not among its file's images, an unknown category or a
+            bad bbox; the message names the file and the entry.
     """
     if len(annotations_filenames) != len(images_dirs):
         raise ValueError(
@@ -390,6 +398,7 @@ def parse_coco(
         images_dirs, annotations_filenames, documents, strict=True
     ):
         images = _required_key(document, "images", f"'{path}'")
+        _check_unique_image_ids(images, path)
         by_image = _annotations_by_image(document, path) if ground_truth_available else None
         for index, image in enumerate(
             _progress(images, f"Processing '{os.path.basename(path)}'", verbose)
@@ -411,6 +420,8 @@ def parse_coco(
                         path,
                     )
                 )
+        if by_image is not None:
+            _check_annotated_images_exist(by_image, images, path)
     return parsed
 
 
@@ -431,12 +442,40 @@ def _required_key(mapping: Any, key: str, where: str) -> Any:
     return mapping[key]
 
 
+def read_coco_category_maps(annotations_filename: str | os.PathLike) -> dict[str, Any]:
+    """The category maps of an MS COCO annotations file.
+
+    Category `i` of the file's `categories` list (in file order) becomes class id `i + 1`; class
+    0 is the background.
+
+    Args:
+        annotations_filename: Path of an MS COCO annotations JSON file.
+
+    Returns:
+        A dict with `cats_to_names` (category id -> name), `classes_to_names` (list of names
+        indexed by class id, element 0 `'background'`), `cats_to_classes` (category id -> class
+        id) and `classes_to_cats` (class id -> category id).
+
+    Raises:
+        MissingFileError: If the file does not exist.
+        AnnotationError: On malformed JSON, a missing `categories`, `id` or `name` key, or a
+            category id listed twice; the message names the file, the entry and the id.
+    """
+    path = os.fspath(annotations_filename)
+    return _coco_category_maps(_load_json(path), path)
+
+
 def _coco_category_maps(document: dict, path: str) -> dict[str, Any]:
     cats_to_names, classes_to_names = {}, ["background"]
     cats_to_classes, classes_to_cats = {}, {}
     for index, category in enumerate(_required_key(document, "categories", f"'{path}'")):
         where = f"'{path}', categories[{index}]"
         cat_id, name = _required_key(category, "id", where), _required_key(category, "name", where)
+        if cat_id in cats_to_classes:
+            raise AnnotationError(
+                f"{where}: category id {cat_id!r} is already the id of "
+                f"categories[{cats_to_classes[cat_id] - 1}]; category ids must be unique."
+            )
         cats_to_names[cat_id] = name
         classes_to_names.append(name)
         cats_to_classes[cat_id] = index + 1
@@ -455,6 +494,31 @@ def _annotations_by_image(document: dict, path: str) -> defaultdict[Any, list]:
         where = f"'{path}', annotations[{index}]"
         by_image[_required_key(annotation, "image_id", where)].append((index, annotation))
     return by_image
+
+
+def _check_unique_image_ids(images: list, path: str) -> None:
+    first_index = {}
+    for index, image in enumerate(images):
+        image_id = _required_key(image, "id", f"'{path}', images[{index}]")
+        if image_id in first_index:
+            raise AnnotationError(
+                f"'{path}', images[{index}]: image id {image_id!r} is already the id of "
+                f"images[{first_index[image_id]}]; image ids must be unique."
+            )
+        first_index[image_id] = index
+
+
+def _check_annotated_images_exist(
+    by_image: dict[Any, list[tuple[int, dict]]], images: list, path: str
+) -> None:
+    known = {image["id"] for image in images}
+    unknown = [entries[0] for image_id, entries in by_image.items() if image_id not in known]
+    if unknown:
+        index, annotation = min(unknown, key=lambda entry: entry[0])
+        raise AnnotationError(
+            f"'{path}', annotations[{index}] (id {annotation.get('id')}): image_id "
+            f"{annotation['image_id']!r} is not the id of any entry in the file's images."
+        )
 
 
 def _coco_boxes(

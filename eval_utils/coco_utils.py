@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from data_generator.parsers import read_coco_category_maps
 from eval_utils import _prediction
 
 COCO_STAT_NAMES = (
@@ -43,7 +44,8 @@ COCO_STAT_NAMES = (
 def get_coco_category_maps(annotations_file: str | os.PathLike) -> tuple[dict, dict, dict, list]:
     """Maps between COCO category ids, consecutive class ids and names.
 
-    Classes are numbered 1, 2, ... in the order of the file's ``categories`` list.
+    Classes are numbered 1, 2, ... in the order of the file's ``categories`` list; these are the
+    maps `DataGenerator.parse_json` sets from the same file.
 
     Args:
         annotations_file: Any MS COCO annotations JSON file.
@@ -52,14 +54,20 @@ def get_coco_category_maps(annotations_file: str | os.PathLike) -> tuple[dict, d
         ``(cats_to_classes, classes_to_cats, cats_to_names, classes_to_names)``: category id ->
         class id, class id -> category id, category id -> name, and the list of names indexed
         by class id (element 0 ``'background'``).
+
+    Raises:
+        MissingFileError: If the file does not exist (also a ``FileNotFoundError``).
+        AnnotationError: On malformed JSON, a missing ``categories``, ``id`` or ``name`` key, or
+            a category id listed twice (also a ``ValueError``); the message names the file and
+            the id.
     """
-    with open(annotations_file) as handle:
-        categories = json.load(handle)["categories"]
-    cats_to_classes = {cat["id"]: i for i, cat in enumerate(categories, start=1)}
-    classes_to_cats = {i: cat["id"] for i, cat in enumerate(categories, start=1)}
-    cats_to_names = {cat["id"]: cat["name"] for cat in categories}
-    classes_to_names = ["background", *(cat["name"] for cat in categories)]
-    return cats_to_classes, classes_to_cats, cats_to_names, classes_to_names
+    maps = read_coco_category_maps(annotations_file)
+    return (
+        maps["cats_to_classes"],
+        maps["classes_to_cats"],
+        maps["cats_to_names"],
+        maps["classes_to_names"],
+    )
 
 
 def _python_id(image_id: Any) -> Any:

@@ -294,7 +294,7 @@ def test_coco_with_ground_truth(tmp_path):
 
 
 def test_coco_include_classes_uses_original_ids(tmp_path):
-    """Quirk Q24: the filter takes COCO category ids, the labels hold consecutive ids."""
+    """As in the original, the filter takes COCO category ids, the labels hold consecutive ids."""
     generator = DataGenerator(verbose=False)
     _, _, labels, _ = generator.parse_json(
         [IMAGES],
@@ -360,6 +360,65 @@ def test_coco_bad_files(tmp_path, document, pattern):
         generator.parse_json(
             [IMAGES], [_coco_file(tmp_path, document)], ground_truth_available=True, verbose=False
         )
+
+
+def test_coco_annotation_of_an_unknown_image(tmp_path):
+    annotations = [
+        *COCO["annotations"],
+        {"id": 44, "image_id": 77, "category_id": 5, "bbox": [1] * 4},
+    ]
+    path = _coco_file(tmp_path, {**COCO, "annotations": annotations})
+    generator = DataGenerator(verbose=False)
+    with pytest.raises(
+        AnnotationError, match=r"ann\.json', annotations\[3\] \(id 44\): image_id 77 is not"
+    ):
+        generator.parse_json([IMAGES], [path], ground_truth_available=True, verbose=False)
+    assert generator.get_dataset_size() == 0
+    # without ground truth the annotations are not read
+    generator.parse_json([IMAGES], [path], verbose=False)
+    assert generator.image_ids == [11, 12, 13]
+
+
+def test_coco_annotations_checked_against_their_own_file(tmp_path):
+    """An annotation in the second file may not point at an image of the first file."""
+    second = {
+        **COCO,
+        "images": [{"id": 99, "file_name": "000011.jpg"}],
+        "annotations": [{"id": 5, "image_id": 11, "category_id": 5, "bbox": [1] * 4}],
+    }
+    with pytest.raises(AnnotationError, match=r"b\.json', annotations\[0\] \(id 5\): image_id 11"):
+        DataGenerator(verbose=False).parse_json(
+            [IMAGES, IMAGES],
+            [_coco_file(tmp_path), _coco_file(tmp_path, second, "b.json")],
+            ground_truth_available=True,
+            verbose=False,
+        )
+
+
+def test_coco_duplicate_category_id(tmp_path):
+    categories = [{"id": 5, "name": "bus"}, {"id": 2, "name": "bicycle"}, {"id": 5, "name": "car"}]
+    path = _coco_file(tmp_path, {**COCO, "categories": categories})
+    generator = DataGenerator(verbose=False)
+    for ground_truth in (False, True):
+        with pytest.raises(
+            AnnotationError,
+            match=r"ann\.json', categories\[2\]: category id 5 is already the id of "
+            r"categories\[0\]",
+        ):
+            generator.parse_json(
+                [IMAGES], [path], ground_truth_available=ground_truth, verbose=False
+            )
+    assert not hasattr(generator, "cats_to_classes")
+
+
+def test_coco_duplicate_image_id(tmp_path):
+    images = [*COCO["images"], {"id": 12, "file_name": "000005.jpg"}]
+    path = _coco_file(tmp_path, {**COCO, "images": images})
+    with pytest.raises(
+        AnnotationError,
+        match=r"ann\.json', images\[3\]: image id 12 is already the id of images\[1\]",
+    ):
+        DataGenerator(verbose=False).parse_json([IMAGES], [path], verbose=False)
 
 
 def test_coco_nan_bbox(tmp_path):

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from data_generator.dataset_errors import AnnotationError, MissingFileError
 from eval_utils.coco_utils import (
     COCO_STAT_NAMES,
     detections_to_coco_results,
@@ -62,6 +63,27 @@ def test_category_maps_follow_file_order(annotations):
     assert classes_to_cats == {1: 3, 2: 1}
     assert cats_to_names == {3: "dog", 1: "cat"}
     assert classes_to_names == ["background", "dog", "cat"]
+
+
+def test_category_maps_refuse_a_duplicate_category_id(annotations):
+    data = json.loads(annotations.read_text())
+    data["categories"].append({"id": 3, "name": "wolf"})
+    annotations.write_text(json.dumps(data))
+    with pytest.raises(
+        AnnotationError,
+        match=r"instances\.json', categories\[2\]: category id 3 is already the id of "
+        r"categories\[0\]",
+    ):
+        get_coco_category_maps(annotations)
+
+
+def test_category_maps_name_the_file(tmp_path):
+    with pytest.raises(MissingFileError, match=r"none\.json"):
+        get_coco_category_maps(tmp_path / "none.json")
+    path = tmp_path / "no_categories.json"
+    path.write_text('{"images": []}')
+    with pytest.raises(AnnotationError, match=r"no_categories\.json'.*'categories' is missing"):
+        get_coco_category_maps(path)
 
 
 def test_perfect_detector_scores_one(annotations):
