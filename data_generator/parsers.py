@@ -28,6 +28,30 @@ from data_generator.dataset_errors import AnnotationError, MissingFileError
 
 #: The six column names `parse_csv` understands, in the Udacity order.
 CSV_COLUMNS = ("image_name", "xmin", "xmax", "ymin", "ymax", "class_id")
+#: CSV header cells `parse_csv` recognises as one of `CSV_COLUMNS`, after `normalize_header_cell`.
+#: A header made of other names is not checked against `input_format`.
+CSV_HEADER_NAMES: dict[str, tuple[str, ...]] = {
+    "image_name": (
+        "image_name",
+        "imagename",
+        "image",
+        "img",
+        "frame",
+        "filename",
+        "file_name",
+        "file",
+        "image_file",
+        "image_path",
+    ),
+    "xmin": ("xmin", "x_min"),
+    "xmax": ("xmax", "x_max"),
+    "ymin": ("ymin", "y_min"),
+    "ymax": ("ymax", "y_max"),
+    "class_id": ("class_id", "classid", "class", "label", "label_id", "category_id"),
+}
+_COLUMN_OF_HEADER_NAME = {
+    name: column for column, names in CSV_HEADER_NAMES.items() for name in names
+}
 #: Coordinate names of a box.
 BOX_COORDINATES = ("xmin", "ymin", "xmax", "ymax")
 
@@ -107,12 +131,28 @@ def parse_csv(
     """Parses a CSV file with one box per line (see `DataGenerator.parse_csv`).
 
     The first line is a header and is skipped; the first `len(input_format)` columns of every other
-    line are read as named by `input_format`. Rows are sorted (by file name, then by the label
-    values in output order) and grouped per image file.
+    line are read by position, as named by `input_format`. Rows are sorted (by file name, then by
+    the label values in output order) and grouped per image file.
+
+    The header is checked against `input_format`: each header cell that is a recognised column
+    name (`CSV_HEADER_NAMES`, compared by `normalize_header_cell`: case, surrounding spaces,
+    inner spaces or hyphens do not matter) must be where `input_format` reads that column. A
+    header such as `frame,xmin,ymin,xmax,ymax,class_id` read with `input_format`
+    `['image_name', 'xmin', 'xmax', 'ymin', 'ymax', 'class_id']` is refused instead of taking
+    the `ymin` column as `xmax`. Header cells that are not recognised names (other words,
+    numbers) are not checked, so such files are read by position as before.
 
     Returns:
         A `ParsedDataset` whose labels are `(k, len(labels_output_format))` int arrays (float when a
         coordinate in the file is not an integer).
+
+    Raises:
+        ValueError: If `input_format` lacks a needed column name.
+        MissingFileError: If the CSV file does not exist.
+        AnnotationError: If the header has fewer cells than `input_format` names, if it names a
+            column at another position than `input_format` (the message gives the file, the
+            header, `input_format` and, when the header names every needed column, the
+            `input_format` that matches it), or on a short row or a bad value (file and line).
     """
     columns = _csv_column_indices(input_format, labels_output_format, labels_filename)
     with _open_text(labels_filename, "Labels file", newline="") as csv_file:
@@ -154,13 +194,54 @@ def _csv_column_indices(
     return {name: list(input_format).index(name) for name in needed}
 
 
+def normalize_header_cell(cell: str) -> str:
+    """A CSV header cell in the form `CSV_HEADER_NAMES` uses.
+
+    Lower case, without surrounding whitespace or a byte order mark, inner runs of spaces and
+    hyphens replaced by one underscore: `' Class ID'` -> `'class_id'`.
+    """
+    words = cell.replace("\ufeff", "").strip().lower().replace("-", " ").split()
+    return "_".join(words)
+
+
+def header_columns(header: Sequence[str]) -> list[str | None]:
+    """The `CSV_COLUMNS` name each header cell stands for, `None` where it is not recognised."""
+    return [_COLUMN_OF_HEADER_NAME.get(normalize_header_cell(cell)) for cell in header]
+
+
 def _check_csv_header(header: list[str], input_format: Sequence[str], labels_filename: str) -> None:
+    where = f"'{labels_filename}', line 1"
     if len(header) < len(input_format):
         missing = list(input_format)[len(header) :]
         raise AnnotationError(
-            f"'{labels_filename}', line 1: the header {header} has {len(header)} column(s) but "
+            f"{where}: the header {header} has {len(header)} column(s) but "
             f"`input_format` names {len(input_format)}; column(s) {missing} are missing."
         )
+    named = header_columns(header)
+    conflicts = [
+        f"{column!r} is header[{named.index(column)}] but input_format[{position}]"
+        for position, column in enumerate(input_format)
+        if column in named and named[position] != column
+    ]
+    if conflicts:
+        raise AnnotationError(
+            f"{where}: the header {header} names its columns in another order than `input_format` "
+            f"{list(input_format)} ({'; '.join(conflicts)}), and columns are read by position. "
+            f"{_header_fix(header, named, input_format)}"
+        )
+
+
+def _header_fix(header: list[str], named: list[str | None], input_format: Sequence[str]) -> str:
+    """How to make the header and `input_format` agree, for the error message."""
+    needed = [column for column in CSV_COLUMNS if column in input_format]
+    if all(column in named for column in needed):
+        last = max(named.index(column) for column in needed)
+        matching = [column or cell.strip() for column, cell in zip(named, header, strict=True)]
+        return (
+            f"If the header is right, pass input_format={matching[: last + 1]}; "
+            "if `input_format` is right, correct the header."
+        )
+    return "Give `input_format` in the header's column order, or correct the header."
 
 
 def _read_csv_rows(

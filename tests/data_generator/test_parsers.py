@@ -141,6 +141,87 @@ def test_csv_bad_class_id(tmp_path):
         _parse_csv(path)
 
 
+def test_csv_header_in_another_order_than_input_format(tmp_path):
+    """The tutorial's input_format on a file whose header says corners order: refused, and the
+    suggested input_format reads the file right."""
+    path = _write(
+        tmp_path, "corners.csv", "frame,xmin,ymin,xmax,ymax,class_id\na.jpg,1,2,30,40,1\n"
+    )
+    with pytest.raises(AnnotationError) as info:
+        _parse_csv(path)
+    message = str(info.value)
+    assert message.startswith(f"'{path}', line 1: the header ['frame', 'xmin', 'ymin', 'xmax',")
+    assert f"`input_format` {UDACITY}" in message
+    assert "'xmax' is header[3] but input_format[2]; 'ymin' is header[2] but input_format[3]" in (
+        message
+    )
+    suggested = ["image_name", "xmin", "ymin", "xmax", "ymax", "class_id"]
+    assert f"pass input_format={suggested}" in message
+    _, (_, _, labels, _) = _parse_csv(path, suggested)
+    np.testing.assert_array_equal(labels[0], [[1, 1, 2, 30, 40]])
+
+
+@pytest.mark.parametrize(
+    ("header", "pattern"),
+    [
+        # a leading id column shifts every recognised name by one
+        (
+            "id,frame,xmin,xmax,ymin,ymax,class_id",
+            r"'image_name' is header\[1\] but input_format\[0\]",
+        ),
+        # class first, names in other spellings
+        (
+            "Label,File Name,X_Min,XMAX,ymin,ymax",
+            r"'class_id' is header\[0\] but input_format\[5\]",
+        ),
+        # only some cells recognised: no full input_format to suggest
+        (
+            "img_id,xmin,ymin,right,bottom,c",
+            r"'xmin'.*'ymin' is header\[2\].*header's column order",
+        ),
+    ],
+)
+def test_csv_header_contradicting_input_format(tmp_path, header, pattern):
+    path = _write(tmp_path, "h.csv", f"{header}\na.jpg,1,2,30,40,1,7\n")
+    generator = DataGenerator(verbose=False)
+    with pytest.raises(AnnotationError, match=rf"h\.csv', line 1: .*{pattern}"):
+        generator.parse_csv(IMAGES, str(path), UDACITY, verbose=False)
+    assert generator.get_dataset_size() == 0
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "frame,xmin,xmax,ymin,ymax,class_id",
+        "\ufeff Filename , XMin,X-Max,y_min,Y MAX,Class ID,comment",  # BOM, case, spaces, extra
+        "image,xmin,xmax,ymin,ymax,label",
+        "file,left,right,top,bottom,category",  # only the image column is recognised
+        "a,b,c,d,e,f",  # nothing recognised: read by position, as the original
+        "0,1,2,3,4,5",
+        "000001.jpg,10,20,30,40,1",  # a first data row taken as the header is skipped
+    ],
+)
+def test_csv_headers_read_by_position(tmp_path, header):
+    path = _write(tmp_path, "h.csv", f"{header}\na.jpg,1,30,2,40,1\n")
+    _, (_, filenames, labels, _) = _parse_csv(path)
+    assert filenames == [f"{IMAGES}/a.jpg"]
+    np.testing.assert_array_equal(labels[0], [[1, 1, 2, 30, 40]])
+
+
+def test_csv_header_check_follows_any_input_format(tmp_path):
+    """The original Udacity (crowdai) header order works when input_format follows it."""
+    path = _write(
+        tmp_path,
+        "crowdai.csv",
+        "xmin,ymin,xmax,ymax,Frame,Label,Preview URL\n1,2,30,40,a.jpg,3,u\n",
+    )
+    input_format = ["xmin", "ymin", "xmax", "ymax", "image_name", "class_id"]
+    _, (_, _, labels, _) = _parse_csv(path, input_format)
+    np.testing.assert_array_equal(labels[0], [[3, 1, 2, 30, 40]])
+    with pytest.raises(AnnotationError, match=r"crowdai\.csv', line 1.*input_format=\['xmin',"):
+        _parse_csv(path)
+
+
 def test_csv_skips_blank_lines(tmp_path):
     path = _write(tmp_path, "l.csv", HEADER + "a.jpg,1,2,3,4,1\n\n  ,\n")
     _, (_, filenames, _, _) = _parse_csv(path)
