@@ -11,7 +11,7 @@ Layout (one row per image, `N` images):
 - `eval_neutral`: `(N,)` variable-length bool (only when `has_eval_neutral`).
 
 Files written by the original library open unchanged. Image ids are returned as `str` (h5py 3
-reads variable-length strings as bytes; quirk Q20).
+reads variable-length strings as bytes).
 """
 
 from __future__ import annotations
@@ -67,9 +67,13 @@ def write_hdf5_dataset(
 ) -> None:
     """Writes a dataset file atomically.
 
-    The file is written under a temporary name in the target directory and renamed to
-    `file_path` only when complete, so an error (or an interrupt) never leaves a file at
-    `file_path` that looks finished.
+    The file is written under a temporary name in the target directory,
+    `.<name>.<host>.<pid>.<random>.partial`, and renamed to `file_path` only when complete, so an
+    error (or an interrupt) never leaves a file at `file_path` that looks finished. The
+    temporary file is deleted on an exception, a Ctrl-C or a SIGTERM. A run killed outright
+    (SIGKILL, out of memory) cannot delete it; the next call for the same `file_path` removes
+    such leftovers, the ones written on this host by a process that no longer exists, and keeps
+    those of live processes (see `misc_utils.atomic_write`).
 
     Args:
         file_path: Target path of the HDF5 file.

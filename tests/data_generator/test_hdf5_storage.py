@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import cv2
 import golden_replay
@@ -13,6 +18,7 @@ import pytest
 from data_generator.hdf5_storage import Hdf5ImageReader, write_hdf5_dataset
 from data_generator.image_io import read_image
 from data_generator.object_detection_2d_data_generator import DataGenerator, DatasetError
+from misc_utils.atomic_write import _host_tag
 
 DATASET = golden_replay.GOLDEN_DIR / "dataset"
 IMAGES = str(DATASET / "JPEGImages")
@@ -230,3 +236,116 @@ def test_image_reader_reopens_after_pickling(tmp_path):
     reader = Hdf5ImageReader(path, generator.hdf5_dataset)
     clone = pickle.loads(pickle.dumps(reader))
     np.testing.assert_array_equal(clone.image(4), reader.image(4))
+
+
+# ----------------------------------------------------------------------------------------------
+# A writer process that is killed mid-write
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Writes 8 images; before image 3 it creates the marker file and sleeps until it is killed.
+WRITER = """
+import sys, time
+import numpy as np
+from data_generator.hdf5_storage import write_hdf5_dataset
+
+def load_image(index):
+    if index == 3:
+        open(sys.argv[2], "w").close()
+        time.sleep(300)
+    return np.full((32, 48, 3), index, np.uint8)
+
+write_hdf5_dataset(sys.argv[1], 8, load_image, None, None, None, 5, verbose=False)
+"""
+
+
+def _load_image(index):
+    return np.full((32, 48, 3), index, np.uint8)
+
+
+def _write(target):
+    write_hdf5_dataset(str(target), 8, _load_image, None, None, None, 5, verbose=False)
+
+
+def _paused_writer(tmp_path, target):
+    """Starts a writer process and returns it once it is in the middle of writing `target`."""
+    marker = tmp_path / "paused"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target), str(marker)], cwd=REPO, env=env
+    )
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert process.poll() is None, f"the writer exited early with code {process.returncode}"
+        assert time.monotonic() < deadline, "the writer did not start writing"
+        time.sleep(0.05)
+    marker.unlink()
+    return process
+
+
+def _partials(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".partial"))
+
+
+def _stop(process, signum):
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == -signum
+
+
+def test_sigkilled_writer_leaves_a_partial_that_the_next_call_removes(tmp_path):
+    target = tmp_path / "d.h5"
+    writer = _paused_writer(tmp_path, target)
+    partials = _partials(tmp_path)
+    assert partials and all(f".{_host_tag()}.{writer.pid}." in name for name in partials)
+    _stop(writer, signal.SIGKILL)
+    assert _partials(tmp_path) == partials  # SIGKILL cannot be caught
+    assert not target.exists()
+    _write(target)
+    assert os.listdir(tmp_path) == ["d.h5"]
+    np.testing.assert_array_equal(Hdf5ImageReader(str(target)).image(7), _load_image(7))
+
+
+def test_sigterm_removes_the_partial_and_still_ends_the_writer(tmp_path):
+    target = tmp_path / "d.h5"
+    target.write_bytes(b"previous")
+    writer = _paused_writer(tmp_path, target)
+    assert _partials(tmp_path)
+    _stop(writer, signal.SIGTERM)
+    assert os.listdir(tmp_path) == ["d.h5"]
+    assert target.read_bytes() == b"previous"
+
+
+def test_partial_of_a_live_writer_is_kept(tmp_path):
+    """Another process writing the same file right now keeps its partial file."""
+    target = tmp_path / "d.h5"
+    writer = _paused_writer(tmp_path, target)
+    try:
+        partials = _partials(tmp_path)
+        _write(target)
+        assert _partials(tmp_path) == partials
+    finally:
+        _stop(writer, signal.SIGKILL)
+    _write(target)
+    assert os.listdir(tmp_path) == ["d.h5"]
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_only_partials_of_dead_writers_on_this_host_are_removed(tmp_path):
+    host, dead = _host_tag(), _dead_pid()
+    stale = [f".d.h5.{host}.{dead}.k2x_9qaz.partial", f".d.h5.{host}.{dead}.u7b1c0de.partial"]
+    kept = [
+        f".d.h5.other-host.{dead}.k2x_9qaz.partial",  # another host (shared file system)
+        f".d.h5.{host}.{os.getppid()}.abcd1234.partial",  # a live process
+        ".d.h5.k2x_9qaz.partial",  # no writer in the name
+        f".e.h5.{host}.{dead}.k2x_9qaz.partial",  # another target
+        "d.h5.partial",
+    ]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    _write(tmp_path / "d.h5")
+    assert sorted(os.listdir(tmp_path)) == sorted([*kept, "d.h5"])
