@@ -178,6 +178,13 @@ class DataGenerator:
         `input_format` (Udacity: `['image_name', 'xmin', 'xmax', 'ymin', 'ymax', 'class_id']`).
         Rows are sorted and grouped per image; an image's id is its file name up to the first dot.
 
+        Columns are read by position, and the header is checked against `input_format`: a header
+        cell that is a known column name (case and spaces ignored: `xmin`, `xmax`, `ymin`, `ymax`;
+        `class_id`, `class`, `label`...; `image_name`, `frame`, `filename`, `image`...; the full
+        list is `data_generator.parsers.CSV_HEADER_NAMES`) must sit where `input_format` reads
+        that column, otherwise the file is refused rather than misread. Headers of other words or
+        numbers are not checked.
+
         Args:
             images_dir: Directory of the images.
             labels_filename: Path of the CSV file.
@@ -194,8 +201,9 @@ class DataGenerator:
         Raises:
             ValueError: If `labels_filename` or `input_format` is `None`.
             MissingFileError: If the CSV file does not exist.
-            AnnotationError: On a missing column or a non-numeric, NaN or infinite value (the
-                message names the file and the line).
+            AnnotationError: On a missing column, a header that names the columns in another
+                order than `input_format` (the message gives the matching `input_format`), or a
+                non-numeric, NaN or infinite value (the message names the file and the line).
         """
         if labels_filename is None or input_format is None:
             raise ValueError("`labels_filename` and `input_format` must both be given.")
@@ -298,7 +306,8 @@ class DataGenerator:
             images_dirs: Image directories, one per annotations file.
             annotations_filenames: COCO JSON files.
             ground_truth_available: Read the `annotations` (else labels are `None`).
-            include_classes: `'all'` or the original COCO category ids to keep (quirk Q24).
+            include_classes: `'all'` or the original COCO category ids to keep (not the
+                consecutive class ids, as in the original).
             ret: Return `(images, filenames, labels, image_ids)`.
             verbose: Show progress bars.
 
@@ -307,8 +316,9 @@ class DataGenerator:
 
         Raises:
             MissingFileError: If an annotations file does not exist.
-            AnnotationError: On malformed JSON (file, line, column), a missing key, an unknown
-                category or a bad bbox (file and annotation).
+            AnnotationError: On malformed JSON (file, line, column), a missing key, a category
+                or image id listed twice, an annotation of an image id that the file does not
+                list, an unknown category or a bad bbox (file and entry).
         """
         parsed = parsers.parse_coco(
             images_dirs,
@@ -362,12 +372,14 @@ class DataGenerator:
         The file layout is the original library's (see `data_generator.hdf5_storage`), so files
         written by either library open in both. Images are stored as 3-channel uint8; labels as
         int32 (non-integer labels are truncated, with a warning). The file is written under a
-        temporary name in the same directory and renamed when complete.
+        temporary name in the same directory and renamed when complete; the temporary file is
+        removed on an error or SIGTERM, and one left by a killed run is removed by the next call
+        for the same `file_path` (`data_generator.hdf5_storage.write_hdf5_dataset`).
 
         Args:
             file_path: Path of the HDF5 file.
             resize: `False` or `(height, width)` to resize the stored images (bilinear). The labels
-                are **not** rescaled (quirk Q20, with a warning).
+                are **not** rescaled (as in the original; a warning says so).
             variable_image_size: Stored as the file attribute of the same name.
             verbose: Show a progress bar.
 
