@@ -483,7 +483,7 @@ class DataGenerator:
         returns: Collection[str] = _DEFAULT_RETURNS,
         keep_images_without_gt: bool = False,
         degenerate_box_handling: str = "remove",
-    ) -> Iterator[list]:
+    ) -> Iterator[tuple]:
         """Generates batches indefinitely (a lazy generator: nothing runs before the first
         `next`).
 
@@ -511,7 +511,7 @@ class DataGenerator:
                 generator's when there are labels).
             label_encoder: Callable on the list of `(k, 5)` label arrays, e.g. an
                 `SSDInputEncoder` (called with `diagnostics=`).
-            returns: Output names; the yielded list holds them in this order:
+            returns: Output names; the yielded tuple holds them in this order:
                 `'processed_images'` (`(B, H, W, C)` array), `'encoded_labels'`,
                 `'matched_anchors'` (`SSDInputEncoder` only), `'processed_labels'` (list of
                 `(k, 5)` arrays), `'filenames'`, `'image_ids'`, `'evaluation-neutral'`,
@@ -523,7 +523,9 @@ class DataGenerator:
                 ignores them.
 
         Yields:
-            A list with the requested outputs.
+            A tuple with the requested outputs, so that the generator can be passed to
+            `model.fit` as it is (`model.fit(generator, steps_per_epoch=...)`) and unpacked as
+            before (`images, labels = next(generator)`). The original yielded a list.
 
         Raises:
             DatasetError: If the dataset is empty (at the first `next`).
@@ -551,7 +553,7 @@ class DataGenerator:
         shuffle: bool,
         assembler: BatchAssembler,
         prefetcher: ImagePrefetcher | None,
-    ) -> Iterator[list]:
+    ) -> Iterator[tuple]:
         """The endless batch loop of `generate`; with a `prefetcher` the files of the next batch
         are decoded while the current one is assembled (not across a reshuffle)."""
         current = 0
@@ -570,7 +572,7 @@ class DataGenerator:
             if prefetcher is not None and current < self.dataset_size:
                 ahead = range(current, min(current + batch_size, self.dataset_size))
                 prefetcher.request(source.filenames_at(ahead))
-            yield assembler.assemble(raw)
+            yield tuple(assembler.assemble(raw))
 
     def _check_can_generate(self, batch_size: int) -> None:
         if self.dataset_size == 0:

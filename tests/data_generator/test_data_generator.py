@@ -241,7 +241,7 @@ def test_all_returns_in_original_order():
                 keep_images_without_gt=True,
             )
         )
-    assert isinstance(batch, list)
+    assert isinstance(batch, tuple)
     assert len(batch) == len(ALL_RETURNS)
     images, encoded, matched, labels, filenames, ids, neutral, inverters, originals, orig = batch
     assert shift.labels_format == generator.labels_format

@@ -5,7 +5,9 @@
 after one training step; `ssd7_full_tfkeras_outputs.npz` holds its recorded outputs.
 """
 
+import base64
 import json
+import marshal
 import shutil
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from keras2_h5_files import write_keras216_file
 
 from keras_layers.keras_layer_AnchorBoxes import AnchorBoxes
 from keras_layers.keras_layer_L2Normalization import L2Normalization
@@ -56,22 +59,36 @@ def test_load_weights_by_name_into_a_new_model(builder_kwargs, images, recorded)
     _assert_same_raw_output(model.predict(images, verbose=0), recorded["y_pred_after_step"])
 
 
-def test_load_model_exactly_as_the_tutorial(images, recorded):
+def _tutorial_load_model(path, **kwargs):
+    """The old tutorials' own call (section 2.2 of the SSD7 tutorial)."""
     ssd_loss = SSDLoss(neg_pos_ratio=3, alpha=1.0)
     keras.backend.clear_session()
-    # Keras itself warns that it ignores the Keras 2 optimizer argument `decay` (0 here).
-    with pytest.warns(UserWarning, match="decay"):
-        model = keras.models.load_model(
-            str(OLD_MODEL),
-            custom_objects={"AnchorBoxes": AnchorBoxes, "compute_loss": ssd_loss.compute_loss},
-        )
+    return keras.models.load_model(
+        str(path),
+        custom_objects={"AnchorBoxes": AnchorBoxes, "compute_loss": ssd_loss.compute_loss},
+        **kwargs,
+    )
+
+
+def _assert_preprocessing_rebuilt(model):
     classes = {layer.name: type(layer).__name__ for layer in model.layers}
     assert {name: classes[name] for name in PREPROCESSING} == PREPROCESSING
     assert "Lambda" not in classes.values()
     assert model.get_layer("input_mean_normalization").mean == 127.5
     assert model.get_layer("input_stddev_normalization").stddev == 127.5
+
+
+def _slots(model):
+    return {v.name: v.numpy() for v in model.optimizer.variables}
+
+
+def test_load_model_exactly_as_the_tutorial(images, recorded):
+    model = _tutorial_load_model(OLD_MODEL)
+    _assert_preprocessing_rebuilt(model)
     _assert_same_raw_output(model.predict(images, verbose=0), recorded["y_pred_after_step"])
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.optimizer.learning_rate.numpy() == pytest.approx(0.001)
+    assert int(model.optimizer.iterations.numpy()) == 1  # the saved state, one step
 
 
 def test_load_legacy_model_needs_no_custom_objects(images, recorded):
@@ -115,7 +132,8 @@ def _with_training_config(tmp_path, optimizer_config):
 def test_keras2_lr_and_decay_become_an_equivalent_schedule(tmp_path):
     config = {"class_name": "SGD",
               "config": {"lr": 0.01, "momentum": 0.9, "decay": 0.5, "nesterov": False}}  # fmt: skip
-    model = load_legacy_model(_with_training_config(tmp_path, config))
+    with pytest.warns(UserWarning, match="optimizer state .* was not restored"):
+        model = load_legacy_model(_with_training_config(tmp_path, config))  # Adam slots
     optimizer = model.optimizer
     assert isinstance(optimizer, keras.optimizers.SGD)
     assert optimizer.momentum == pytest.approx(0.9)
@@ -235,6 +253,143 @@ def test_load_legacy_model_restores_the_adam_state():
 
 def test_adam_slots_are_not_given_to_another_optimizer(tmp_path):
     sgd = {"class_name": "SGD", "config": {"lr": 0.01, "momentum": 0.9}}
-    model = load_legacy_model(_with_training_config(tmp_path, sgd))
+    with pytest.warns(UserWarning, match="optimizer state .* was not restored: .*unknown layout"):
+        model = load_legacy_model(_with_training_config(tmp_path, sgd))
     assert int(model.optimizer.iterations.numpy()) == 0
     assert all(not np.any(v.numpy()) for v in model.optimizer.variables if "momentum" in v.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Full models written by Keras 2.0-2.2.4 (the old library's own Keras)
+
+
+@pytest.fixture(scope="module")
+def keras216_file(tmp_path_factory):
+    return write_keras216_file(tmp_path_factory.mktemp("keras216") / "ssd7_keras216.h5")
+
+
+def test_the_keras216_fixture_is_what_old_keras_wrote(keras216_file):
+    with h5py.File(keras216_file, "r") as f:
+        assert f.attrs["keras_version"] == b"2.1.6"
+        model_config = json.loads(f.attrs["model_config"])
+        training_config = json.loads(f.attrs["training_config"])
+        names = [n.decode() for n in f["optimizer_weights"].attrs["weight_names"]]
+    assert model_config["class_name"] == "Model"
+    assert set(training_config["optimizer_config"]["config"]) >= {"lr", "decay"}
+    assert names[:3] == [
+        "Adam/iterations:0",
+        "training/Adam/Variable:0",
+        "training/Adam/Variable_1:0",
+    ]
+    assert len(names) == 1 + 3 * 44  # iterations, then m, v and vhat of SSD7's 44 weights
+    lambdas = [
+        layer for layer in model_config["config"]["layers"] if layer["class_name"] == "Lambda"
+    ]
+    assert len(lambdas) == 3
+    code = base64.b64decode(lambdas[0]["config"]["function"][0])
+    with pytest.raises((ValueError, EOFError, TypeError)):
+        marshal.loads(code)  # bytecode of another Python: unreadable here
+
+
+def test_keras216_file_loads_with_the_tutorials_call(keras216_file, images, recorded):
+    model = _tutorial_load_model(keras216_file)  # safe mode: the bytecode is never run
+    _assert_preprocessing_rebuilt(model)
+    _assert_same_raw_output(model.predict(images, verbose=0), recorded["y_pred_after_step"])
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert float(optimizer.learning_rate.numpy()) == pytest.approx(0.001)
+    assert float(optimizer.epsilon) == pytest.approx(1e-8)
+
+
+def test_keras216_optimizer_state_equals_the_tfkeras_one(keras216_file):
+    # The 2.1.6 file holds the same Adam state as the tf.keras file, stored by position in
+    # Keras 2's weight order; restored, both must be identical slot by slot.
+    by_position = _slots(_tutorial_load_model(keras216_file))
+    by_name = _slots(_tutorial_load_model(OLD_MODEL))
+    assert by_position.keys() == by_name.keys()
+    for name, value in by_name.items():
+        np.testing.assert_array_equal(by_position[name], value, err_msg=name)
+    assert by_position["iteration"] == 1
+    assert np.any(by_position["bn3_gamma_velocity"] != 0)
+
+
+def _target_for(recorded):
+    y_true = np.array(recorded["y_pred_after_step"])  # any valid target layout will do
+    y_true[..., :6] = np.eye(6)[np.arange(y_true.shape[1]) % 6]
+    return y_true
+
+
+def test_keras216_model_goes_on_training_where_it_stopped(keras216_file, images, recorded):
+    y_true = _target_for(recorded)
+    model = _tutorial_load_model(keras216_file)
+    model.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    continued = model.get_layer("conv1").kernel.numpy()
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+    # The same step from the tf.keras file (state stored by name) gives the same weights, and a
+    # step with a fresh optimizer does not: the restored moments are really used.
+    reference = _tutorial_load_model(OLD_MODEL)
+    reference.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(continued, reference.get_layer("conv1").kernel.numpy(), atol=1e-7)
+    fresh = _tutorial_load_model(OLD_MODEL, compile=False)
+    fresh.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001, epsilon=1e-8),
+                  loss=SSDLoss().compute_loss)  # fmt: skip
+    fresh.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    assert not np.allclose(continued, fresh.get_layer("conv1").kernel.numpy(), atol=1e-7)
+
+
+def test_keras216_file_loads_without_custom_objects(keras216_file, images, recorded):
+    model = keras.models.load_model(str(keras216_file))
+    _assert_same_raw_output(model.predict(images, verbose=0), recorded["y_pred_after_step"])
+    assert model.loss.__self__.get_config() == SSDLoss().get_config()
+
+
+def test_keras216_sgd_with_decay(tmp_path, images, recorded):
+    sgd = {"class_name": "SGD",
+           "config": {"lr": 0.01, "momentum": 0.9, "decay": 0.5, "nesterov": False}}  # fmt: skip
+    path = write_keras216_file(tmp_path / "sgd.h5", optimizer_config=sgd)
+    model = _tutorial_load_model(path)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.SGD)
+    assert int(optimizer.iterations.numpy()) == 1
+    assert float(optimizer.learning_rate) == pytest.approx(0.01 / (1 + 0.5 * 1))
+    with h5py.File(path, "r") as f:
+        first_momentum = f["optimizer_weights"]["training/SGD/Variable:0"][()]  # conv1 kernel
+    np.testing.assert_array_equal(_slots(model)["conv1_kernel_momentum"], first_momentum)
+    history = model.fit(images, _target_for(recorded), epochs=1, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_keras216_state_that_does_not_fit_starts_fresh_with_a_warning(keras216_file, tmp_path):
+    path = tmp_path / "truncated_state.h5"
+    shutil.copy(keras216_file, path)
+    with h5py.File(path, "r+") as f:
+        group = f["optimizer_weights"]
+        names = list(group.attrs["weight_names"])
+        group.attrs["weight_names"] = names[:-1]  # one slot missing
+    with pytest.warns(UserWarning, match=r"truncated_state\.h5.*not restored.*unknown layout"):
+        model = _tutorial_load_model(path)
+    assert int(model.optimizer.iterations.numpy()) == 0
+    assert not model.optimizer.built  # built by the first `fit` on the model's variables
+
+
+# ---------------------------------------------------------------------------------------------
+# Full models written by Keras 3 (the tutorials' ModelCheckpoint .h5 files)
+
+
+def test_keras3_h5_checkpoint_resumes_exactly(tmp_path, builder_kwargs, images, recorded):
+    y_true = _target_for(recorded)
+    keras.backend.clear_session()
+    model = build_model(**builder_kwargs)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.001),
+                  loss=SSDLoss().compute_loss)  # fmt: skip
+    model.fit(images, y_true, epochs=2, batch_size=2, verbose=0)
+    path = tmp_path / "checkpoint.h5"
+    model.save(path)
+    model.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    expected = model.get_layer("conv1").kernel.numpy()
+
+    loaded = _tutorial_load_model(path)
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    loaded.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(loaded.get_layer("conv1").kernel.numpy(), expected, atol=1e-6)
