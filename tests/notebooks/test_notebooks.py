@@ -63,6 +63,15 @@ def test_committed_without_outputs(path: Path):
         assert cell.execution_count is None, f"{path.name}: code cell {index} has a count"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_cells_are_plain_markdown(path: Path):
+    # A stray prefix left by a notebook converter ("md# Title") renders as text, not a heading.
+    notebook = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "markdown":
+            assert not cell.source.startswith("md"), f"{path.name}: cell {index} starts with 'md'"
+
+
 def _run_params() -> list:
     return [
         pytest.param(
