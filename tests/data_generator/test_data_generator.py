@@ -223,7 +223,7 @@ def test_generator_reads_attributes_lazily():
     generator = _csv_generator()
     batches = generator.generate(batch_size=2, shuffle=False, returns={"image_ids"})
     generator.image_ids = list(range(generator.dataset_size))
-    assert next(batches) == [[0, 1]]
+    assert next(batches) == ([0, 1],)
 
 
 def test_all_returns_in_original_order():
@@ -264,7 +264,7 @@ def test_inverse_transform_without_transformations_is_empty_per_item():
     batch = next(
         _csv_generator().generate(batch_size=2, shuffle=False, returns={"inverse_transform"})
     )
-    assert batch == [[[], []]]
+    assert batch == ([[], []],)
 
 
 def test_shuffle_permutes_lists_in_place_like_the_original():
@@ -278,7 +278,7 @@ def test_shuffle_permutes_lists_in_place_like_the_original():
     batches = generator.generate(batch_size=4, shuffle=True, returns={"image_ids"})
     first = next(batches)
     np.testing.assert_array_equal(generator.dataset_indices, expected)
-    assert first == [[f"{k + 1:06d}" for k in expected[:4]]]
+    assert first == ([f"{k + 1:06d}" for k in expected[:4]],)
     for image_id, filename, labels in zip(
         generator.image_ids, generator.filenames, generator.labels, strict=True
     ):
@@ -480,10 +480,10 @@ def test_impossible_returns_warn_and_yield_none():
     generator = DataGenerator(filenames=[str(IMAGES / "000001.jpg")], verbose=False)
     with pytest.warns(UserWarning, match="no labels"):
         batch = next(generator.generate(batch_size=1, returns={"processed_labels", "image_ids"}))
-    assert batch == [None, None]
+    assert batch == (None, None)
     with pytest.warns(UserWarning, match="no label encoder"):
         batch = next(_csv_generator().generate(batch_size=1, returns={"encoded_labels"}))
-    assert batch == [None]
+    assert batch == (None,)
 
 
 def test_transformations_without_labels_get_the_image_only():
