@@ -17,7 +17,7 @@ conversions *out of* centroids do not.
 :func:`iou` keeps a property of the original library that published mAP figures depend on: the
 intersection is always measured with ``d = 0`` while the two box areas use ``border_pixels``. Two
 identical 10x10-pixel boxes therefore have an IoU of 1.0 with ``'half'`` but about 0.704 with
-``'include'``.
+``'include'`` (see docs/differences.md#iou-border-pixels).
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class DataAugmentationSatellite(PatchResizeStages):
         bounds_box_filter: ``(lower, upper)`` overlap bounds of the patch box filter.
         bounds_validator: ``(lower, upper)`` overlap bounds of the image validator.
         n_boxes_min: boxes that must meet ``bounds_validator`` (int or ``'all'``).
-        background: stored for compatibility; unused.
+        background: stored for compatibility; unused (docs/differences.md#chain-background-unused).
         labels_format: column of each box coordinate; ``None`` means
             ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
 

@@ -142,7 +142,7 @@ class DataGenerator:
         """Opens `self.hdf5_dataset_path` (read-only, kept open) and loads its labels, image ids
         and neutrality flags, and its images too if `load_images_into_memory`.
 
-        Image ids are returned as str (quirk Q20).
+        Image ids are returned as str (see docs/differences.md#hdf5-format).
 
         Raises:
             MissingFileError: If the file does not exist.
@@ -489,7 +489,8 @@ class DataGenerator:
 
         Each pass walks the dataset in order; with `shuffle` the dataset is shuffled before the
         first pass and whenever a pass ends, by permuting the generator's lists **in place**
-        (quirk Q21). The last batch of a pass may be smaller.
+        (see docs/differences.md#generate-shuffles-in-place). The last batch of a pass may be
+        smaller.
 
         Every item goes through `transformations` in order: `t(image, labels)` ->
         `(image, labels)`, or `t(image)` -> `image` without labels; with `'inverse_transform'`
@@ -525,7 +526,8 @@ class DataGenerator:
         Yields:
             A tuple with the requested outputs, so that the generator can be passed to
             `model.fit` as it is (`model.fit(generator, steps_per_epoch=...)`) and unpacked as
-            before (`images, labels = next(generator)`). The original yielded a list.
+            before (`images, labels = next(generator)`). The original yielded a list
+            (docs/differences.md#generate-yields-tuples).
 
         Raises:
             DatasetError: If the dataset is empty (at the first `next`).

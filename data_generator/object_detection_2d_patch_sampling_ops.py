@@ -11,7 +11,8 @@ the image), in which case the uncovered part is filled with ``background``. Boxe
 column at index 1) from the patch back to the input image.
 
 The output image keeps the input dtype (the original always produced ``uint8``, which destroyed
-float images); ``uint8`` inputs give exactly the original's result.
+float images); ``uint8`` inputs give exactly the original's result
+(docs/differences.md#crop-pad-dtype).
 """
 
 from __future__ import annotations
@@ -763,7 +764,7 @@ class RandomPadFixedAR:
     As the original, the side that is kept is chosen by ``W < H`` (not by comparing aspect
     ratios): for ``W < H`` the patch is ``H`` high and ``round(H * ar)`` wide, else ``W`` wide and
     ``round(W / ar)`` high. For ``ar == 1`` this always pads; for other ratios it can crop, in
-    which case a ``UserWarning`` is issued.
+    which case a ``UserWarning`` is issued (docs/differences.md#random-pad-fixed-ar).
 
     Args:
         patch_aspect_ratio: width/height ratio of the output.

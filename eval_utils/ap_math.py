@@ -332,7 +332,9 @@ def average_precision_sample(
 
 
 def average_precision_integrate(precision: np.ndarray, recall: np.ndarray) -> float:
-    """The original library's 'integrate' AP (quirk Q3), kept to reproduce published figures.
+    """The original library's 'integrate' AP, kept to reproduce published figures.
+
+    See docs/differences.md#evaluator-integrate-ap.
 
     With the unique recalls ``u_0 < ... < u_{K-1}``, AP = sum over ``i < K-1`` of
     ``(u_{i+1} - u_i)`` times the highest precision among predictions whose recall lies in
@@ -384,7 +386,7 @@ def average_precision(
     Args:
         precision: ``(n,)`` cumulative precision.
         recall: ``(n,)`` cumulative recall.
-        mode: ``'sample'`` (VOC2007 k-point), ``'integrate'`` (the original's variant, Q3) or
+        mode: ``'sample'`` (VOC2007 k-point), ``'integrate'`` (the original's variant) or
             ``'voc2010'`` (all-point, VOC2010 and later).
         num_recall_points: Only for ``'sample'``.
 

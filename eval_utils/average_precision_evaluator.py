@@ -18,6 +18,7 @@ original scored only the top prediction of each class with ``verbose=False``); a
 predictions gets AP 0 and leaves the other classes' lists aligned; images without ground truth
 boxes are fine (their predictions are false positives); image ids are matched whatever their
 length; the step results ``average_precisions`` and ``num_gt_per_class`` are NumPy arrays.
+See docs/differences.md#evaluation for every difference and the reasons.
 """
 
 from __future__ import annotations
@@ -597,7 +598,8 @@ class Evaluator:
         Args:
             mode: ``'sample'`` (VOC2007: mean over ``num_recall_points`` recall values ``t`` of
                 the highest precision at recall >= t), ``'integrate'`` (the original library's
-                integration, quirk Q3) or ``'voc2010'`` (all-point AP of VOC2010+).
+                integration, see docs/differences.md#evaluator-integrate-ap) or ``'voc2010'``
+                (all-point AP of VOC2010+).
             num_recall_points: Recall values sampled in ``'sample'`` mode.
             verbose: Print progress.
             ret: Return the average precisions.

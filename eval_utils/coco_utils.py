@@ -139,7 +139,8 @@ def predict_all_to_json(
     """Runs a model over a dataset and writes its detections as a COCO results JSON file.
 
     Images are converted to 3 channels and resized (``'resize'``) or padded to the input aspect
-    ratio and resized (``'pad'``, which works here unlike in the original library); raw
+    ratio and resized (``'pad'``, which works here unlike in the original library, see
+    docs/differences.md#coco-pad-mode); raw
     ``'training'`` outputs are decoded with ``decode_detections`` (``border_pixels='half'``),
     decoded outputs have their zero padding dropped; boxes are mapped back to the original
     images. Entries are as in :func:`detections_to_coco_results`.

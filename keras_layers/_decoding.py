@@ -19,7 +19,8 @@ threshold, IoU without a ``+1`` pixel term, IoU 0 when a box has no area, at mos
 returned, the lower group first on equal scores, as ``tf.nn.top_k`` over the concatenated per-group
 results orders them. One difference remains: the original pads every group with zero rows before
 its top-k, so with a negative ``confidence_thresh`` (the only way to keep a score of 0 or less)
-padding rows can precede such kept rows there, while here the kept rows always come first.
+padding rows can precede such kept rows there, while here the kept rows always come first
+(docs/differences.md#decode-layers-any-backend).
 """
 
 from __future__ import annotations

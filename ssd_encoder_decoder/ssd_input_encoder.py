@@ -63,7 +63,8 @@ class BoxOutsideImageError(ValueError):
     still gets an anchor in the bipartite matching (the first anchor when it overlaps none) and
     teaches the model an object that is not there. It means a bad annotation, labels for another
     image size than the encoder's, or a transformation that moved the box out without a
-    ``BoxFilter`` to drop it. It subclasses ``ValueError``.
+    ``BoxFilter`` to drop it. It subclasses ``ValueError``. See
+    docs/differences.md#encoder-box-outside-image.
     """
 
 
@@ -100,7 +101,7 @@ class SSDInputEncoder:
         clip_boxes: Whether anchor corners are clipped to the image.
         variances: Four positive numbers the encoded offsets are divided by.
         matching_type: ``'multi'`` adds threshold matching after the bipartite matching; any
-            other value means bipartite matching only.
+            other value means bipartite matching only (docs/differences.md#encoder-matching-type).
         pos_iou_threshold: Minimum IoU (inclusive) for a ``'multi'`` match.
         neg_iou_limit: Unmatched anchors whose best IoU is at least this value are neutral.
         border_pixels: ``'half'``, ``'include'`` or ``'exclude'``: how box borders count in the
@@ -399,7 +400,8 @@ class SSDInputEncoder:
         bipartite = _match_bipartite_batch(similarities, batch)
 
         # gt_of_anchor[m, anchor]: stacked ground-truth row matched there, -1 if none. Repeated
-        # bipartite anchors (quirk Q23) keep the last row, as a fancy assignment does.
+        # bipartite anchors (docs/differences.md#encoder-rematch-anchor-0) keep the last row, as a
+        # fancy assignment does.
         gt_of_anchor = np.full((len(batch.items), len(self._anchors)), -1)
         gt_of_anchor[batch.row_item, bipartite] = np.arange(batch.n_rows)
         best = _BestGroundTruth(*similarities.at_least(floor, batch, bipartite), batch)
@@ -577,7 +579,8 @@ def _match_bipartite_batch(similarities: _Similarities, batch: _GroundTruthBatch
     its rows, the first whose best remaining IoU is largest takes its first best anchor, then
     that row and that anchor column count as zero inside the item. Matched rows keep competing
     with value 0, so once nothing positive is left the item's row 0 is re-matched to anchor 0
-    and rows never picked keep anchor 0 (quirk Q23 of the original, kept).
+    and rows never picked keep anchor 0, as in the original
+    (docs/differences.md#encoder-rematch-anchor-0).
 
     Matched rows are tracked as (anchor 0, value 0), and only rows whose best anchor may have
     moved are rescanned, with their item's taken columns zeroed.
@@ -832,8 +835,9 @@ class _Similarities:
     """IoU of the stacked ground truth with every anchor, as the original's ``iou`` gives it.
 
     The values are those of ``iou(gt, anchors, coords, 'outer_product', border_pixels)``:
-    intersection without border correction, areas with ``d`` (quirk Q1). Non-intersecting pairs
-    have IoU ``0 / union``: exactly 0 unless the union is 0 (NaN).
+    intersection without border correction, areas with ``d``
+    (docs/differences.md#iou-border-pixels). Non-intersecting pairs have IoU ``0 / union``:
+    exactly 0 unless the union is 0 (NaN).
 
     Two forms:
 

@@ -167,7 +167,7 @@ def test_ssd_chain_returns_one_inverter_mapping_boxes_back():
     for seed in SEEDS:
         np.random.seed(seed)
         _, labels, inverter = chain(IMAGE, LABELS, return_inverter=True)
-        assert callable(inverter)  # one inverter, not a list (Q14)
+        assert callable(inverter)  # one inverter, not a list as in the original
         restored = inverter(np.insert(labels.astype(float), 1, 0.5, axis=1))
         for row in restored:
             original = LABELS[LABELS[:, 0] == row[0]][0]

@@ -219,7 +219,7 @@ def test_unknown_return_name():
 
 
 def test_generator_reads_attributes_lazily():
-    """The Evaluator sets `image_ids` after creating the generator (quirk Q21)."""
+    """The Evaluator sets `image_ids` after creating the generator, so `generate` must be lazy."""
     generator = _csv_generator()
     batches = generator.generate(batch_size=2, shuffle=False, returns={"image_ids"})
     generator.image_ids = list(range(generator.dataset_size))
@@ -367,7 +367,8 @@ def test_images_without_boxes_with_the_ssd_input_encoder():
 
 
 def test_failed_transformation_removes_item_without_filenames(tmp_path):
-    """Quirk Q13: a `None` image removes the item, also in a dataset without filenames."""
+    """A `None` image removes the item, also in a dataset without filenames (the original
+    crashed there)."""
     _csv_generator().create_hdf5_dataset(str(tmp_path / "d.h5"), verbose=False)
     generator = DataGenerator(hdf5_dataset_path=str(tmp_path / "d.h5"), verbose=False)
     assert generator.filenames is None

@@ -78,7 +78,7 @@ def test_resize_inverter_maps_predictions_back_with_rounding():
     inverted = inverter(predictions_from(labels))
     np.testing.assert_array_equal(inverted[:, :2], predictions_from(LABELS)[:, :2])
     np.testing.assert_allclose(inverted[:, 2:], LABELS[:, 1:], atol=1.5)
-    assert np.all(inverted[:, 2:] == np.round(inverted[:, 2:]))  # Q10: integers
+    assert np.all(inverted[:, 2:] == np.round(inverted[:, 2:]))  # rounded, as the original
     preds = np.array([[1, 0.5, 3.0, 3.0, 33.0, 27.0]])
     np.testing.assert_array_equal(inverter(preds), [[1, 0.5, 4, 4, 44, 36]])
 

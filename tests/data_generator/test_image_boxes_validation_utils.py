@@ -25,7 +25,7 @@ def boxes(*rows):
 
 
 def reference_keep(row, criterion, bounds, border, check_min_area=True, min_area=16):
-    """Slow per-box statement of the rules of ORIGINAL_API.md 2.8."""
+    """Slow per-box statement of the original's BoxFilter rules."""
     _, xmin, ymin, xmax, ymax = (float(v) for v in row)
     if not (xmax > xmin and ymax > ymin):
         return False

@@ -174,7 +174,7 @@ def test_crop_and_pad_wrappers():
 
 
 def reference_random_patch(op, image, labels):
-    """One-candidate-at-a-time statement of RandomPatch/RandomPatchInf (ORIGINAL_API.md 2.11)."""
+    """One-candidate-at-a-time statement of the original's RandomPatch/RandomPatchInf."""
     generator = op.patch_coord_generator
     generator.img_height, generator.img_width = image.shape[:2]
     infinite = isinstance(op, patch_ops.RandomPatchInf)

@@ -58,7 +58,7 @@ def test_perfect_detector():
     evaluator = make_evaluator(TWO_IMAGES, predictions)
     assert average_precisions(evaluator, "sample")[1] == pytest.approx(1.0)
     assert average_precisions(evaluator, "voc2010")[1] == pytest.approx(1.0)
-    # Q3: 'integrate' has no strip from recall 0 to the first recall (0.5 here).
+    # 'integrate' has no strip from recall 0 to the first recall (0.5 here).
     assert average_precisions(evaluator, "integrate")[1] == pytest.approx(0.5)
     assert evaluator.mean_average_precision == pytest.approx(0.5)
 
@@ -86,7 +86,7 @@ def test_duplicate_detection_is_false_positive():
     np.testing.assert_array_equal(evaluator.false_positives[1], [0, 1])
     assert average_precisions(evaluator, "sample")[1] == pytest.approx(1.0)
     assert average_precisions(evaluator, "voc2010")[1] == pytest.approx(1.0)
-    assert average_precisions(evaluator, "integrate")[1] == 0.0  # one unique recall (Q3)
+    assert average_precisions(evaluator, "integrate")[1] == 0.0  # one unique recall: no step
 
 
 def test_best_box_already_claimed_does_not_fall_back_to_second_best():
@@ -119,7 +119,7 @@ def test_iou_exactly_on_threshold_matches_and_border_pixels_matter():
     evaluator = make_evaluator(labels, predictions)
     evaluator.evaluate(border_pixels="half", verbose=False)
     np.testing.assert_array_equal(evaluator.true_positives[1], [1])
-    # 'include': intersection 50 (Q1), areas 121 + 66 -> 50 / 137 < 0.5
+    # 'include': intersection 50 (no border correction), areas 121 + 66 -> 50 / 137 < 0.5
     evaluator.evaluate(border_pixels="include", verbose=False)
     np.testing.assert_array_equal(evaluator.false_positives[1], [1])
 

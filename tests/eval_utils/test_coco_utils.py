@@ -163,7 +163,7 @@ def test_predict_all_to_json(dataset, inference_model, toy, tmp_path):
 
 
 def test_predict_all_to_json_pad_mode_runs(dataset, inference_model, toy, tmp_path):
-    """Quirk Q16: the original's 'pad' mode failed with a TypeError."""
+    """The original's 'pad' mode failed with a TypeError (docs/differences.md#coco-pad-mode)."""
     out_file = tmp_path / "detections.json"
     predict_all_to_json(
         out_file,

@@ -49,7 +49,7 @@ def test_ssd300_anchors_match_the_encoder_and_the_spec(ssd300_voc):
     )  # fmt: skip
     template = encoder.generate_encoding_template(batch_size=1)
     np.testing.assert_allclose(y[..., -8:], template[..., -8:], rtol=1e-5, atol=1e-6)
-    # ORIGINAL_API.md 2.2 reference values.
+    # Reference anchors of the original's first and last SSD300 boxes.
     first = [[0.01333, 0.01333, w, h] for w, h in
              [(0.1, 0.1), (0.14142, 0.14142), (0.14142, 0.07071), (0.07071, 0.14142)]]  # fmt: skip
     np.testing.assert_allclose(y[0, :4, -8:-4], first, atol=1e-5)

@@ -49,7 +49,7 @@ def _class_ids(y, n_classes):
 
 
 # ------------------------------------------------------------------------------------------------
-# Anchors computed by hand from the rules of ORIGINAL_API.md 2.2
+# Anchors computed by hand from the anchor rules (ssd_encoder_decoder/anchor_boxes.py)
 
 # 1x1 map on 100 x 200: size = min(100, 200) = 100, centre (cx, cy) = (200 / 2, 100 / 2) =
 # (100, 50). Boxes: ratio 1 -> 50 x 50; extra ratio-1 box -> sqrt(0.5 * 0.8) * 100 =
@@ -185,7 +185,7 @@ def test_bad_step_type_names_the_argument():
 
 
 # ------------------------------------------------------------------------------------------------
-# Reference values of ORIGINAL_API.md 2.2 and the two tutorial configurations
+# Reference anchors of the original library and the two tutorial configurations
 
 
 @pytest.fixture(scope="module")
@@ -442,10 +442,11 @@ REMATCH_LABELS = np.array(
 
 
 def test_rematch_quirk_when_all_remaining_ious_are_zero():
-    """Q23: rounds 1 and 2 match box 1 -> anchor 0 and box 0 -> anchor 1; in round 3 every IoU
+    """Rounds 1 and 2 match box 1 -> anchor 0 and box 0 -> anchor 1; in round 3 every IoU
     left is 0, so box 0 is re-matched to anchor 0 and box 2 keeps the default anchor 0. Anchor 0
     gets the last box written there (box 2, class 3); anchor 1 lost its bipartite match and is
-    matched again by the threshold step (box 0, IoU 0.64)."""
+    matched again by the threshold step (box 0, IoU 0.64). Kept from the original, see
+    docs/differences.md#encoder-rematch-anchor-0."""
     encoder = _two_anchor_encoder()
     y = encoder([REMATCH_LABELS])
     np.testing.assert_array_equal(_class_ids(y, 4), [[3, 1]])
@@ -470,7 +471,8 @@ def test_unknown_matching_type_means_bipartite():
 
 
 def test_centroid_targets_and_border_pixels_on_relative_sizes():
-    """Centroid targets by hand; with 'include' the +1 lands on the normalised width (Q22)."""
+    """Centroid targets by hand; with 'include' the +1 lands on the normalised width
+    (docs/differences.md#encoder-border-pixels)."""
     labels = np.array([[1, 40.0, 30.0, 80.0, 70.0]])  # centre (60, 50), 40 x 40 px
     variances = [0.1, 0.1, 0.2, 0.2]
     half = _two_anchor_encoder(coords="centroids", normalize_coords=True, variances=variances)
