@@ -346,6 +346,48 @@ def _compile_from_training_config(model: keras.Model, training_config: dict, obj
     model.compile(**saving_utils.compile_args_from_training_config(config, all_objects))
 
 
+def _file_name(filepath: Any) -> str:
+    return os.fspath(getattr(filepath, "filename", filepath))
+
+
+def anchor_layers_without_steps(model_config: dict) -> list[str]:
+    """Names of SSD300/SSD512 anchor layers whose saved config lacks `this_steps`.
+
+    The old library did not save the anchor steps and offsets of `AnchorBoxes`, so such a layer
+    derives them from the image and feature-map sizes (300 / 38 instead of the builder's 8 for
+    SSD300's first layer), shifting every decoded box. SSD7's anchors (`steps=None`) are derived
+    that way anyway, so only the layers the VGG builders name `*_mbox_priorbox` are listed.
+
+    Args:
+        model_config: the file's `model_config`.
+
+    Returns:
+        The layer names, in the config's order.
+    """
+    layers = (model_config.get("config") or {}).get("layers") or []
+    return [
+        layer["config"].get("name", "")
+        for layer in layers
+        if str(layer.get("class_name", "")).split(">")[-1] == "AnchorBoxes"
+        and "this_steps" not in layer.get("config", {})
+        and layer["config"].get("name", "").endswith("_mbox_priorbox")
+    ]
+
+
+def _warn_about_unrecorded_anchor_steps(f: h5py.File, filepath: Any) -> None:
+    names = anchor_layers_without_steps(_json_attr(f, "model_config") or {})
+    if names:
+        warnings.warn(
+            f"{_file_name(filepath)!r} does not record the anchor steps and offsets of its "
+            f"{len(names)} anchor layers ({names[0]!r}, ...): they are derived from the "
+            "feature-map sizes, not the steps the model was built with (ssd_300 and ssd_512 "
+            "default to steps [8, 16, 32, ...]), so the decoded boxes are shifted. Build the "
+            "model with ssd_300 / ssd_512 and load this file with "
+            "`model.load_weights(path, by_name=True)` instead.",
+            stacklevel=3,
+        )
+
+
 def load_model_from_hdf5(
     filepath: str | os.PathLike | h5py.File,
     custom_objects: dict | None = None,
@@ -359,7 +401,8 @@ def load_model_from_hdf5(
     `compile`, the model is compiled from the file's training configuration (Keras 2 optimizer
     arguments translated by `modern_optimizer_config`) and the saved optimizer state (moments,
     step count) is restored when its layout is known and fits the model; otherwise the optimizer
-    starts fresh, with a warning saying why.
+    starts fresh, with a warning saying why. SSD300/SSD512 files of the old library, which lack
+    the anchor steps, load with a warning (see `anchor_layers_without_steps`).
 
     Args:
         filepath: path of the `.h5` file, or an open `h5py.File`.
@@ -373,9 +416,10 @@ def load_model_from_hdf5(
     """
     objects = {**legacy_custom_objects(), **(custom_objects or {})}
     model = _ORIGINAL_LOADER(filepath, custom_objects=objects, compile=False, safe_mode=safe_mode)
-    if not compile:
-        return model
     with _opened(filepath) as f:
+        _warn_about_unrecorded_anchor_steps(f, filepath)
+        if not compile:
+            return model
         training_config = _json_attr(f, "training_config")
         if training_config is None:
             _LOGGER.warning(
@@ -388,7 +432,7 @@ def load_model_from_hdf5(
         reason = restore_optimizer_state(model, f, training_config["optimizer_config"])
     if reason is not None and "holds no optimizer state" not in reason:
         warnings.warn(
-            f"The optimizer state in {os.fspath(getattr(filepath, 'filename', filepath))!r} "
+            f"The optimizer state in {_file_name(filepath)!r} "
             f"was not restored: {reason}. Training continues with a fresh optimizer.",
             stacklevel=2,
         )

@@ -393,3 +393,23 @@ def test_keras3_h5_checkpoint_resumes_exactly(tmp_path, builder_kwargs, images, 
     assert int(loaded.optimizer.iterations.numpy()) == 2
     loaded.fit(images, y_true, epochs=1, batch_size=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(loaded.get_layer("conv1").kernel.numpy(), expected, atol=1e-6)
+
+
+def test_ssd300_file_without_anchor_steps_warns(tmp_path):
+    # The old library's AnchorBoxes config had no steps/offsets; SSD300's anchors then come back
+    # on another grid (300 / 38 instead of 8), which must not pass silently.
+    keras.backend.clear_session()
+    model = ssd_300((300, 300, 3), 3, min_scale=0.1, max_scale=0.9)
+    path = tmp_path / "ssd300.h5"
+    model.save(path)
+    keras.models.load_model(str(path), compile=False)  # steps recorded: no warning
+    with h5py.File(path, "r+") as f:
+        config = json.loads(f.attrs["model_config"])
+        for layer in config["config"]["layers"]:
+            if layer["class_name"].endswith("AnchorBoxes"):
+                del layer["config"]["this_steps"], layer["config"]["this_offsets"]
+        f.attrs["model_config"] = json.dumps(config)
+    keras.backend.clear_session()
+    with pytest.warns(UserWarning, match=r"ssd300\.h5.*anchor steps.*load_weights"):
+        loaded = keras.models.load_model(str(path), compile=False)
+    assert loaded.get_layer("conv4_3_norm_mbox_priorbox").this_steps is None
