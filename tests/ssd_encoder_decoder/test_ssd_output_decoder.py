@@ -65,6 +65,11 @@ def _random_anchors(rng, n_boxes, input_coords):
     """Relative anchors in ``input_coords`` format (as the encoder would store them)."""
     center = rng.uniform(0.05, 0.95, size=(n_boxes, 2))
     size = rng.uniform(0.05, 0.5, size=(n_boxes, 2))
+    return _anchors_in(center, size, input_coords)
+
+
+def _anchors_in(center, size, input_coords):
+    """``(n, 4)`` anchors of the given centers and sizes in ``input_coords`` format."""
     corners = np.concatenate([center - size / 2, center + size / 2], axis=1)
     if input_coords == "centroids":
         return np.concatenate([center, size], axis=1)
@@ -225,6 +230,181 @@ def test_variance_encoded_in_target():
         decode_detections_debug(y_pred, variance_encoded_in_target=True, **kwargs),
         decode_detections_debug(unit_variances, **kwargs),
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# NMS carried only as far as the top_k cut needs, against the loop baseline
+
+# (_PREFIX_PER_ROW, _MIN_PREFIX, _PREFIX_GROWTH): the defaults, and tiny first passes that make
+# almost every image grow its prefix several times.
+_PREFIX_SETTINGS = {"default": (2, 64, 4), "tiny-prefix": (0, 1, 2), "one-row-per-cut": (1, 1, 3)}
+
+
+@pytest.fixture(params=sorted(_PREFIX_SETTINGS))
+def prefix_settings(request, monkeypatch):
+    per_row, minimum, growth = _PREFIX_SETTINGS[request.param]
+    monkeypatch.setattr(decoder, "_PREFIX_PER_ROW", per_row)
+    monkeypatch.setattr(decoder, "_MIN_PREFIX", minimum)
+    monkeypatch.setattr(decoder, "_PREFIX_GROWTH", growth)
+    return request.param
+
+
+@pytest.fixture
+def nms_passes(monkeypatch):
+    """Records the number of candidates of every NMS pass the decoders make."""
+    passes = []
+    grouped_greedy_nms = decoder._grouped_greedy_nms
+
+    def recording(boxes, *args, **kwargs):
+        passes.append(len(boxes))
+        return grouped_greedy_nms(boxes, *args, **kwargs)
+
+    monkeypatch.setattr(decoder, "_grouped_greedy_nms", recording)
+    return passes
+
+
+def _clustered_y_pred(
+    rng, n_images=3, n_clusters=12, per_cluster=25, n_classes=4, input_coords="centroids"
+):
+    """Dense raw output: every cluster is ``per_cluster`` nearly identical boxes.
+
+    NMS keeps about one box per cluster and class, so most candidates are suppressed and the
+    best candidates of an image hold few survivors.
+    """
+    centers = np.repeat(rng.uniform(0.2, 0.8, size=(n_clusters, 2)), per_cluster, axis=0)
+    sizes = np.repeat(rng.uniform(0.1, 0.3, size=(n_clusters, 2)), per_cluster, axis=0)
+    n_boxes = n_clusters * per_cluster
+    anchors = _anchors_in(centers + rng.normal(0, 0.01, centers.shape), sizes, input_coords)
+    logits = rng.normal(0.0, 1.0, size=(n_images, n_boxes, n_classes))
+    logits[:, :, 0] += 1.0
+    scores = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    offsets = rng.normal(0.0, 0.05, size=(n_images, n_boxes, 4))
+    return np.concatenate(
+        [
+            scores,
+            offsets,
+            np.broadcast_to(anchors, offsets.shape),
+            np.broadcast_to([0.1, 0.1, 0.2, 0.2], offsets.shape),
+        ],
+        axis=-1,
+    )
+
+
+def _mixed_batch(rng, input_coords, dense):
+    """Sparse or dense images, one of them without any candidate, one with every box active."""
+    if dense:
+        y_pred = _clustered_y_pred(rng, input_coords=input_coords)
+    else:
+        y_pred = _random_y_pred(rng, n_images=3, n_boxes=200, input_coords=input_coords)
+        y_pred = np.concatenate(
+            [y_pred, _random_y_pred(rng, 1, 200, input_coords=input_coords, active=1.0)]
+        )
+    y_pred[1, :, 1:-12] = 0.0  # an image without candidates
+    return y_pred
+
+
+@pytest.mark.parametrize("input_coords", ["centroids", "minmax", "corners"])
+@pytest.mark.parametrize("dense", [False, True], ids=["sparse", "dense"])
+@pytest.mark.parametrize("seed", range(2))
+def test_top_k_cut_matches_loop_for_any_prefix(prefix_settings, input_coords, dense, seed):
+    rng = np.random.default_rng(400 + seed)
+    y_pred = _mixed_batch(rng, input_coords, dense)
+    for confidence_thresh, top_k, normalize in itertools.product(
+        [0.01, 0.2], [1, 7, 40, 10_000, "all"], [True, False]
+    ):
+        kwargs = dict(
+            confidence_thresh=confidence_thresh,
+            top_k=top_k,
+            input_coords=input_coords,
+            normalize_coords=normalize,
+            img_height=120,
+            img_width=200,
+        )
+        expected = baseline_decoder.decode_detections(y_pred, **kwargs)
+        actual = decode_detections(y_pred, **kwargs)
+        _assert_same_detections(actual, expected, same_order=top_k in ("all", 10_000))
+        assert actual[1].shape == (0, 6)
+        debug = decode_detections_debug(y_pred, **kwargs)
+        for rows_debug, rows in zip(debug, actual, strict=True):
+            np.testing.assert_array_equal(rows_debug[:, 1:], rows)
+        for iou_threshold in (0.45, None):
+            fast_kwargs = kwargs | {"iou_threshold": iou_threshold}
+            _assert_same_detections(
+                decode_detections_fast(y_pred, **fast_kwargs),
+                baseline_decoder.decode_detections_fast(y_pred, **fast_kwargs),
+                same_order=top_k in ("all", 10_000),
+            )
+
+
+def test_dense_images_grow_the_prefix(monkeypatch, nms_passes):
+    monkeypatch.setattr(decoder, "_MIN_PREFIX", 8)
+    y_pred = _clustered_y_pred(np.random.default_rng(7), 2, n_clusters=8, per_cluster=40)
+    kwargs = dict(confidence_thresh=0.05, top_k=20, img_height=100, img_width=100)
+    actual = decode_detections(y_pred, **kwargs)
+    _assert_same_detections(actual, baseline_decoder.decode_detections(y_pred, **kwargs))
+    assert [len(rows) for rows in actual] == [20, 20]
+    # First pass: the best 40 candidates of each image hold fewer than 20 survivors.
+    assert len(nms_passes) > 1
+    assert nms_passes[0] == 2 * 40
+
+
+def test_sparse_images_need_only_their_best_candidates(nms_passes):
+    y_pred = _random_y_pred(np.random.default_rng(8), n_images=2, n_boxes=1000, active=0.5)
+    kwargs = dict(confidence_thresh=0.01, top_k=30, img_height=100, img_width=100)
+    n_candidates = int((y_pred[:, :, 1:-12] > 0.01).sum())
+    _assert_same_detections(
+        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+    )
+    assert nms_passes == [2 * 64] and n_candidates > 10 * 2 * 64
+
+
+def _first_rows_in_score_order(rows, top_k):
+    """The ``top_k`` best rows, ties going to the earlier row (what argpartition need not do)."""
+    return rows[np.argsort(-rows[:, 1], kind="stable")[:top_k]]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ties_at_the_cut_keep_argpartitions_rows(nms_passes, seed):
+    # Scores rounded to two decimals: the cut often falls inside a run of equal scores, and
+    # np.argpartition then keeps other rows than "the first ones in score order".
+    rng = np.random.default_rng(200 + seed)
+    y_pred = _random_y_pred(rng, n_images=4, n_boxes=300, round_scores=2, dtype=np.float64)
+    kwargs = dict(confidence_thresh=0.05, img_height=100, img_width=100)
+    everything = baseline_decoder.decode_detections(y_pred, top_k="all", **kwargs)
+    differs = 0
+    for top_k in (5, 10, 40):
+        expected = baseline_decoder.decode_detections(y_pred, top_k=top_k, **kwargs)
+        actual = decode_detections(y_pred, top_k=top_k, **kwargs)
+        _assert_same_detections(actual, expected)
+        for rows, want in zip(everything, expected, strict=True):
+            naive = _first_rows_in_score_order(rows, top_k)
+            differs += not np.array_equal(_sorted_rows(naive), _sorted_rows(want))
+    assert differs > 0, "no tie at a cut where argpartition's choice matters"
+    # Images with a tie at the cut were redone with all their candidates.
+    assert len(nms_passes) > 3
+
+
+@pytest.mark.parametrize("template_name", ["SSD7", "SSD300"])
+def test_benchmark_predictions_match_loop(template_name):
+    from benchmarks.bench_decode_vs_original import decode_kwargs, make_predictions
+
+    y_pred = make_predictions(template_name, n_images=1, seed=3)
+    kwargs = decode_kwargs(template_name)
+    _assert_same_detections(
+        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+    )
+
+
+@pytest.mark.parametrize(
+    "function", [decode_detections, decode_detections_fast, decode_detections_debug]
+)
+@pytest.mark.parametrize(("value", "column"), [(np.nan, 2), (np.inf, -10), (-np.inf, -1)])
+def test_non_finite_y_pred_is_refused(function, value, column):
+    y_pred = _random_y_pred(np.random.default_rng(0), n_images=3)
+    y_pred[2, 17, column] = value
+    message = r"y_pred. holds NaN or infinite values at image 2 \(first at box 17, column "
+    with pytest.raises(ValueError, match=message):
+        function(y_pred, img_height=10, img_width=10)
 
 
 # ----------------------------------------------------------------------------------------------
