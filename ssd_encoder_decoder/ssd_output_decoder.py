@@ -37,7 +37,8 @@ array (``(0, 7)`` for :func:`decode_detections_debug`, which no longer fails on 
 an array of shape ``(0,)``; when ``top_k`` cuts detections, the same rows are kept but they stay
 in the documented order instead of ``np.argpartition``'s arbitrary one; ``top_k=0`` returns no
 rows; bad arguments, and a ``y_pred`` holding NaN or infinite values, raise ``ValueError`` up
-front.
+front. See ``docs/differences.md#decoder-empty-and-row-order`` and
+``docs/differences.md#decoder-non-finite-input``.
 """
 
 from __future__ import annotations
@@ -636,7 +637,8 @@ def _split_by_image(rows: np.ndarray, images: np.ndarray, n_images: int, top_k, 
 
 
 def _check_finite(y_pred: np.ndarray, function: str) -> None:
-    """Refuses a ``y_pred`` holding NaN or infinite values, naming the first one."""
+    """Refuses a ``y_pred`` holding NaN or infinite values, naming the first one
+    (``docs/differences.md#decoder-non-finite-input``)."""
     if not np.issubdtype(y_pred.dtype, np.inexact):
         return
     finite = np.isfinite(y_pred)
@@ -857,7 +859,8 @@ def decode_detections(
     keeps them). This is exactly the original's order whenever no more than ``top_k`` detections
     are left. When there are more, the same rows as the original are kept (the choice is made by
     ``np.argpartition`` on the same array, so ties at the cut are resolved identically), but
-    they stay in the order above instead of the original's arbitrary partition order.
+    they stay in the order above instead of the original's arbitrary partition order
+    (``docs/differences.md#decoder-empty-and-row-order``).
 
     Args:
         y_pred: ``(batch_size, #boxes, #classes + 12)`` raw output: class scores (background in
@@ -913,7 +916,8 @@ def decode_detections_fast(
 
     Every box gets the class of its highest score (background included) and that score as its
     confidence. Boxes whose class is the background are dropped, then those whose confidence is
-    below ``confidence_thresh`` (a confidence equal to it is kept). If ``iou_threshold`` is set,
+    below ``confidence_thresh`` (a confidence equal to it is kept,
+    ``docs/differences.md#decoder-thresholds``). If ``iou_threshold`` is set,
     greedy NMS runs over the remaining boxes of each image regardless of their class. Finally
     the ``top_k`` highest-confidence boxes are kept. This is faster than
     :func:`decode_detections` but not equivalent to it.
@@ -1052,7 +1056,8 @@ def get_num_boxes_per_pred_layer(
 
     ``height * width * n`` per layer, with ``n = len(aspect_ratios[i]) + 1`` if
     ``two_boxes_for_ar1`` else ``len(aspect_ratios[i])`` (like the original, the extra box is
-    counted whether or not the layer has aspect ratio 1).
+    counted whether or not the layer has aspect ratio 1,
+    ``docs/differences.md#debug-boxes-per-layer``).
 
     Args:
         predictor_sizes: ``(height, width)`` of each predictor layer's feature map.
