@@ -6,8 +6,14 @@ The two model configurations repeat the numbers of the tutorials: SSD7 on the ro
 
 from __future__ import annotations
 
+import csv
 import importlib
+import logging
 import os
+import sys
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +23,18 @@ from data_generator.object_detection_2d_data_generator import DataGenerator
 from data_generator.object_detection_2d_geometric_ops import Resize
 from data_generator.object_detection_2d_photometric_ops import ConvertTo3Channels
 
-CSV_INPUT_FORMAT = ("image_name", "xmin", "xmax", "ymin", "ymax", "class_id")
-"""Column order of the CSV labels files (header ``frame,xmin,xmax,ymin,ymax,class_id``)."""
+CSV_HEADER_NAMES = {
+    "image_name": ("frame", "image_name", "filename", "image"),
+    "xmin": ("xmin",),
+    "xmax": ("xmax",),
+    "ymin": ("ymin",),
+    "ymax": ("ymax",),
+    "class_id": ("class_id",),
+}
+"""The header names of the CSV labels columns (case and surrounding spaces ignored)."""
+
+IGNORED_CSV_COLUMN = "ignored"
+"""``input_format`` entry of a CSV column whose header is none of :data:`CSV_HEADER_NAMES`."""
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -155,25 +171,85 @@ def require_path(path: str | None, what: str, directory: bool = False) -> str:
     return path
 
 
-def load_dataset(source: DataSource, n_classes: int) -> DataGenerator:
+def _accepted_header_names() -> str:
+    """The accepted CSV header names as a phrase for error messages."""
+    return ", ".join("/".join(names) for names in CSV_HEADER_NAMES.values())
+
+
+def csv_input_format(labels_path: str) -> list[str]:
+    """The ``parse_csv`` ``input_format`` of a CSV labels file, read from its header line.
+
+    Every column of :data:`CSV_HEADER_NAMES` must be named exactly once, in any order; other
+    columns are ignored (:data:`IGNORED_CSV_COLUMN`). The list ends at the last needed column.
+
+    Args:
+        labels_path: The CSV file.
+
+    Returns:
+        The column names in the file's order, e.g. ``['image_name', 'xmin', 'ymin', 'xmax',
+        'ymax', 'class_id']`` for the header ``frame,xmin,ymin,xmax,ymax,class_id``.
+
+    Raises:
+        CliError: If the file is empty or its header lacks a column or names one twice.
+    """
+    column_of = {name: column for column, names in CSV_HEADER_NAMES.items() for name in names}
+    try:
+        with open(labels_path, encoding="utf-8-sig", newline="") as file:
+            header = next(csv.reader(file), None)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CliError(f"cannot read the labels file {labels_path}: {error}") from error
+    if not header:
+        raise CliError(f"labels file {labels_path} is empty: it needs a header line")
+    columns = [column_of.get(cell.strip().lower(), IGNORED_CSV_COLUMN) for cell in header]
+    problems = [
+        f"{'no' if columns.count(column) == 0 else 'more than one'} {column} column"
+        for column in CSV_HEADER_NAMES
+        if columns.count(column) != 1
+    ]
+    if problems:
+        raise CliError(
+            f"labels file {labels_path}: cannot read the header {','.join(header)!r} "
+            f"({', '.join(problems)}); the columns are found by name, in any order: "
+            f"{_accepted_header_names()}"
+        )
+    last = max(columns.index(column) for column in CSV_HEADER_NAMES)
+    return columns[: last + 1]
+
+
+def count_boxes(dataset: DataGenerator) -> int:
+    """Number of ground-truth boxes of ``dataset`` that count in an evaluation (boxes marked
+    evaluation-neutral, such as Pascal VOC's ``difficult`` ones, do not)."""
+    labels = dataset.labels or []
+    neutral = dataset.eval_neutral or [None] * len(labels)
+    total = 0
+    for boxes, flags in zip(labels, neutral, strict=True):
+        count = len(boxes)
+        total += count if flags is None else count - int(np.count_nonzero(flags))
+    return total
+
+
+def load_dataset(source: DataSource, n_classes: int | None) -> DataGenerator:
     """Parses one split and checks that every class id lies in ``[1, n_classes]``.
 
     Args:
         source: The split to read.
-        n_classes: Number of positive classes of the model.
+        n_classes: Number of positive classes of the model; None skips the class id check
+            (for :func:`check_class_ids` once the model is known).
 
     Returns:
         A ``DataGenerator`` whose labels are ``(k, 5)`` arrays (class_id, xmin, ymin, xmax,
         ymax; corners, absolute pixels).
 
     Raises:
-        CliError: For a missing path or a class id outside ``[1, n_classes]``.
+        CliError: For a missing path, a CSV header that cannot be read (see
+            :func:`csv_input_format`) or a class id outside ``[1, n_classes]``.
     """
     require_path(source.images_dir, "images", directory=True)
     require_path(source.labels, "labels")
     dataset = DataGenerator(load_images_into_memory=False)
     if source.data_format == "csv":
-        dataset.parse_csv(source.images_dir, source.labels, list(CSV_INPUT_FORMAT), verbose=False)
+        input_format = csv_input_format(source.labels)
+        dataset.parse_csv(source.images_dir, source.labels, input_format, verbose=False)
     elif source.data_format == "voc":
         annotations = source.annotations_dir or os.path.join(source.images_dir, "Annotations")
         require_path(annotations, "annotations", directory=True)
@@ -188,7 +264,8 @@ def load_dataset(source: DataSource, n_classes: int) -> DataGenerator:
         dataset.parse_json(
             [source.images_dir], [source.labels], ground_truth_available=True, verbose=False
         )
-    check_class_ids(dataset.labels, n_classes, source.labels)
+    if n_classes is not None:
+        check_class_ids(dataset.labels, n_classes, source.labels)
     return dataset
 
 
@@ -228,30 +305,107 @@ def ensure_writable_dir(path: str) -> str:
     return path
 
 
+def import_keras() -> Any:
+    """Imports Keras (and its backend) without the backend's start-up log lines.
+
+    Unless the user has set ``TF_CPP_MIN_LOG_LEVEL`` (then nothing is hidden), it is set to 2 and
+    the standard error stream is sent to the null device while the backend loads: TensorFlow
+    prints notices such as "oneDNN custom operations are on" there while it is imported, before
+    any log level applies. Errors raised by the import itself still propagate.
+
+    Returns:
+        The ``keras`` module.
+    """
+    if "keras" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        import keras
+
+        return keras
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 2)
+        import keras
+    finally:
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+    return keras
+
+
+@contextmanager
+def _quiet_absl_warnings() -> Iterator[None]:
+    """Hides Keras' absl warnings (such as the one on the legacy HDF5 format) inside the block."""
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def save_model(model: Any, path: str) -> None:
     """Saves ``model`` to ``path`` (``.keras`` or ``.h5``) so that no partial file is left behind.
 
     The file is written under a temporary name in the same folder and renamed when complete; if
     saving fails, ``path`` keeps its previous content (or stays absent).
+
+    Raises:
+        CliError: If the file cannot be written (a full disk, for example); the message names
+            ``path``.
     """
     from misc_utils.atomic_write import atomic_path
 
-    with atomic_path(path, keep_extension=True) as temporary:
-        model.save(temporary)
+    try:
+        with atomic_path(path, keep_extension=True) as temporary, _quiet_absl_warnings():
+            model.save(temporary)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise CliError(f"cannot write {path}: {reason}; nothing was saved there") from error
+
+
+def model_file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be a saved model file, or None if its container looks intact.
+
+    A ``.keras`` file must be a zip archive whose members pass their checksums, a ``.h5`` file
+    an HDF5 file that opens; other files are left to Keras.
+    """
+    extension = os.path.splitext(path)[1].lower()
+    if extension == ".keras":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                damaged = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            return f"it is not a complete .keras (zip) archive ({error})"
+        return None if damaged is None else f"its member {damaged} is damaged"
+    if extension in (".h5", ".hdf5"):
+        import h5py
+
+        try:
+            with h5py.File(path, "r"):
+                return None
+        except OSError as error:
+            return f"it is not a readable HDF5 file ({str(error).splitlines()[0]})"
+    return None
 
 
 def load_model(path: str, compile: bool = False) -> Any:
     """Loads a ``.keras`` or ``.h5`` SSD model (legacy Keras 2 ``.h5`` files included).
 
     Raises:
-        CliError: If the file does not exist or cannot be read as a model.
+        CliError: If the file does not exist, is corrupt (a truncated or damaged archive) or
+            cannot be read as a model.
     """
-    import keras
-
+    require_path(path, "model")
+    if os.path.isdir(path):
+        raise CliError(f"model {path} is a folder, not a model file")
+    problem = model_file_problem(path)
+    if problem is not None:
+        raise CliError(f"model file {path} is corrupt: {problem}")
+    keras = import_keras()
     for module in _CUSTOM_OBJECT_MODULES:  # registers the custom objects with Keras
         importlib.import_module(module)
-
-    require_path(path, "model")
     try:
         return keras.models.load_model(path, compile=compile)
     except Exception as error:
@@ -277,8 +431,69 @@ def model_is_decoded(model: Any) -> bool:
     return int(model.outputs[0].shape[-1]) == 6
 
 
+def raw_predictions(model: Any) -> Any:
+    """The symbolic tensor of a model's raw predictions ``(batch, n_boxes, n_classes + 13)``.
+
+    For a training-mode model its output; for an inference-mode model the input of its decoding
+    layer (``DecodeDetections`` or ``DecodeDetectionsFast``), or None if it has none.
+    """
+    if not model_is_decoded(model):
+        return model.outputs[0]
+    from keras_layers._decoding import DetectionDecoder
+
+    decoders = [layer for layer in model.layers if isinstance(layer, DetectionDecoder)]
+    return decoders[-1].input if decoders else None
+
+
 def model_n_classes(model: Any) -> int | None:
-    """Positive class count of a training-mode model (output width minus 13), else None."""
-    if model_is_decoded(model):
-        return None
-    return int(model.outputs[0].shape[-1]) - 13
+    """Positive class count of a model (raw prediction width minus 13), None if unknown."""
+    raw = raw_predictions(model)
+    return None if raw is None else int(raw.shape[-1]) - 13
+
+
+class CheckedModel:
+    """A loaded model whose predictions are checked to be finite.
+
+    A model with NaN or infinite weights (a training run that diverged, a damaged file) gives
+    NaN or infinite raw predictions; decoding them in the graph can silently drop or keep such
+    boxes, and decoding them in NumPy fails deep inside. :meth:`predict` returns the model's
+    output like ``model.predict`` but raises :class:`CliError` naming the model file instead.
+
+    Attributes:
+        model: The wrapped Keras model.
+        path: Its file, named in errors.
+        inputs, outputs: The model's symbolic inputs and outputs.
+    """
+
+    def __init__(self, model: Any, path: str) -> None:
+        self.model = model
+        self.path = path
+        self.inputs = model.inputs
+        self.outputs = model.outputs
+        raw = raw_predictions(model)
+        self._with_raw = None
+        if raw is not None and raw is not model.outputs[0]:
+            keras = import_keras()
+            self._with_raw = keras.Model(model.inputs, [model.outputs[0], raw])
+
+    def predict(self, batch: np.ndarray, verbose: int = 0) -> np.ndarray:
+        """The model's output for ``batch`` (a NumPy array).
+
+        Raises:
+            CliError: If the raw predictions or the output hold NaN or infinite values.
+        """
+        if self._with_raw is None:
+            output = raw = np.asarray(self.model.predict(batch, verbose=verbose))
+        else:
+            output, raw = (
+                np.asarray(value) for value in self._with_raw.predict(batch, verbose=verbose)
+            )
+        for values in (raw, output):
+            bad = ~np.isfinite(values)
+            if np.any(bad):
+                raise CliError(
+                    f"model {self.path} gives NaN or infinite values ({int(bad.sum())} of "
+                    f"{bad.size} in a batch of {len(batch)} image(s)); its weights are broken, "
+                    "for example by a training run that diverged"
+                )
+        return output

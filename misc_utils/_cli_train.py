@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import math
 import os
 from typing import Any
 
@@ -116,23 +118,48 @@ def encoded_datasets(
     return train_data, val_data
 
 
+def best_model_checkpoint(filepath: str, monitor: str) -> Any:
+    """A callback saving the model after every epoch that improves ``monitor`` (lower is better).
+
+    Like ``ModelCheckpoint(filepath, monitor=monitor, save_best_only=True)``, but each file is
+    written under a temporary name and renamed when complete (:func:`_cli_setup.save_model`):
+    a full disk or a crash never leaves a truncated checkpoint under a valid-looking name, and
+    the error names the file.
+
+    Args:
+        filepath: Path template, formatted with ``epoch`` (1-based) and the epoch's logs.
+        monitor: The logged quantity to minimise, e.g. ``'val_loss'``.
+
+    Returns:
+        The ``keras.callbacks.Callback``.
+    """
+    keras = setup.import_keras()
+
+    class BestModelCheckpoint(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.best = math.inf
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            value = logs.get(monitor)
+            if value is None or not float(value) < self.best:  # NaN never improves
+                return
+            self.best = float(value)
+            setup.save_model(self.model, filepath.format(epoch=epoch + 1, **logs))
+
+    return BestModelCheckpoint()
+
+
 def make_callbacks(output_dir: str, monitor: str) -> list:
     """The tutorial's callbacks; the checkpoints go to ``output_dir/checkpoints``."""
-    from keras.callbacks import (
-        CSVLogger,
-        EarlyStopping,
-        ModelCheckpoint,
-        ReduceLROnPlateau,
-        TerminateOnNaN,
-    )
+    from keras.callbacks import CSVLogger, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
     os.makedirs(checkpoint_dir, exist_ok=True)
     checkpoint_name = "epoch-{epoch:02d}_" + monitor + "-{" + monitor + ":.4f}.keras"
     return [
-        ModelCheckpoint(
-            os.path.join(checkpoint_dir, checkpoint_name), monitor=monitor, save_best_only=True
-        ),
+        best_model_checkpoint(os.path.join(checkpoint_dir, checkpoint_name), monitor),
         CSVLogger(os.path.join(output_dir, LOG_NAME), separator=",", append=True),
         EarlyStopping(monitor=monitor, min_delta=0.0, patience=10, verbose=1),
         ReduceLROnPlateau(
@@ -143,29 +170,48 @@ def make_callbacks(output_dir: str, monitor: str) -> list:
 
 
 def epochs_in_log(output_dir: str) -> int:
-    """Number of epochs already recorded in the output folder's training log (0 if none)."""
+    """Number of epochs already recorded in the output folder's training log (0 if none).
+
+    Raises:
+        CliError: If the log cannot be read: no ``epoch`` column, a row of another length than
+            the header or an epoch that is not a non-negative integer (the message names the
+            file and the line).
+    """
     path = os.path.join(output_dir, LOG_NAME)
     if not os.path.exists(path):
         return 0
-    import pandas as pd
-
+    fix = "repair it, or delete it to count epochs from 0 again"
     try:
-        log = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return 0
-    if "epoch" not in log.columns or log.empty:
-        return 0
-    return int(log["epoch"].max()) + 1
+        with open(path, encoding="utf-8", newline="") as file:
+            reader = csv.reader(file)
+            header = next(reader, None)
+            if header is None:
+                return 0
+            if "epoch" not in header:
+                raise setup.CliError(f"training log {path} is corrupt: no epoch column; {fix}")
+            column = header.index("epoch")
+            epochs = [-1]
+            for row in reader:
+                if len(row) != len(header) or not row[column].isdigit():
+                    raise setup.CliError(
+                        f"training log {path} is corrupt at line {reader.line_num} "
+                        f"({','.join(row)!r}); {fix}"
+                    )
+                epochs.append(int(row[column]))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise setup.CliError(f"training log {path} is corrupt ({error}); {fix}") from error
+    except OSError as error:
+        raise setup.CliError(f"cannot read the training log {path}: {error.strerror}") from error
+    return max(epochs) + 1
 
 
-def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> tuple[Any, int]:
-    """The model to train and the epoch to start from."""
-    output_dir = args.output_dir
+def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> Any:
+    """The model to train: a new one, or the ``--resume`` model after checking it fits."""
     if args.resume is None:
-        log_path = os.path.join(output_dir, LOG_NAME)
+        log_path = os.path.join(args.output_dir, LOG_NAME)
         if os.path.exists(log_path):
             os.remove(log_path)  # a fresh run starts a fresh log
-        return build_model(config, args.n_classes, args.learning_rate), 0
+        return build_model(config, args.n_classes, args.learning_rate)
     model = setup.load_model(args.resume, compile=True)
     if setup.model_input_size(model) != (config.img_height, config.img_width):
         raise setup.CliError(
@@ -177,7 +223,7 @@ def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> tuple
         raise setup.CliError(
             f"--resume model {args.resume} has {found} classes, but --n-classes is {args.n_classes}"
         )
-    return model, epochs_in_log(output_dir)
+    return model
 
 
 def _fit_inputs(
@@ -207,24 +253,34 @@ def run_train(args: argparse.Namespace) -> int:
     if args.val_labels is not None:
         val_set = setup.load_dataset(setup.data_source(args, args.val_labels), args.n_classes)
     output_dir = setup.ensure_writable_dir(args.output_dir)
-    import keras  # only now: importing TensorFlow is slow and noisy
+    initial_epoch = 0
+    if args.resume is not None:
+        setup.require_path(args.resume, "--resume model")
+        initial_epoch = epochs_in_log(output_dir)
+    keras = setup.import_keras()  # only now: importing TensorFlow is slow
 
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
 
-    model, initial_epoch = _model_for_run(args, config)
+    model = _model_for_run(args, config)
     train_data, val_data = _fit_inputs(args, config, model, train_set, val_set)
     monitor = "val_loss" if val_data is not None else "loss"
-    model.fit(
-        train_data,
-        steps_per_epoch=args.steps_per_epoch,
-        epochs=initial_epoch + args.epochs,
-        initial_epoch=initial_epoch,
-        callbacks=make_callbacks(output_dir, monitor),
-        validation_data=val_data,
-        shuffle=False,  # the dataset shuffles itself, every epoch
-        verbose=args.verbose,
-    )
+    callbacks = make_callbacks(output_dir, monitor)
+    try:
+        model.fit(
+            train_data,
+            steps_per_epoch=args.steps_per_epoch,
+            epochs=initial_epoch + args.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            validation_data=val_data,
+            shuffle=False,  # the dataset shuffles itself, every epoch
+            verbose=args.verbose,
+        )
+    finally:  # fit leaves the log open when a callback (a checkpoint on a full disk) fails
+        for callback in callbacks:
+            if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file:
+                callback.csv_file.close()
     setup.save_model(model, os.path.join(output_dir, "model.keras"))
     setup.save_model(model, os.path.join(output_dir, "model.h5"))
     print(f"Saved model.keras, model.h5 and {LOG_NAME} in {output_dir}")

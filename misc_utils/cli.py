@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -38,6 +39,14 @@ DETECTION_COLUMNS = ("image", "class_id", "confidence", "xmin", "ymin", "xmax", 
 # Argument parsing
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` parser whose errors are one ``ssd-keras: error: ...`` line (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(EXIT_BAD_INPUT, f"ssd-keras: error: {text} (see '{self.prog} --help')\n")
+
+
 def positive_int(text: str) -> int:
     """``argparse`` type: an integer of at least 1."""
     try:
@@ -49,13 +58,56 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _finite_float(text: str) -> float | None:
+    """``text`` as a finite float, None if it is not one."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def positive_float(text: str) -> float:
+    """``argparse`` type: a finite number above 0."""
+    value = _finite_float(text)
+    if value is None or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def iou_threshold(text: str) -> float:
+    """``argparse`` type: an IoU threshold in ``(0, 1]``."""
+    value = _finite_float(text)
+    if value is None or not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected an IoU in (0, 1], got {text!r}")
+    return value
+
+
+def confidence(text: str) -> float:
+    """``argparse`` type: a confidence threshold in ``[0, 1]``."""
+    value = _finite_float(text)
+    if value is None or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a confidence in [0, 1], got {text!r}")
+    return value
+
+
+def class_names(text: str) -> tuple[str, ...]:
+    """``argparse`` type: comma-separated class names, none of them empty."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated non-empty names, got {text!r}")
+    return names
+
+
 def _add_data_options(parser: argparse.ArgumentParser, splits: Sequence[str]) -> None:
     group = parser.add_argument_group("data")
     group.add_argument(
         "--data-format",
         choices=("csv", "voc", "coco"),
         default="csv",
-        help="label format: 'csv' (header frame,xmin,xmax,ymin,ymax,class_id, one box per row), "
+        help="label format: 'csv' (one box per row; the header names the columns frame, xmin, "
+        "xmax, ymin, ymax, class_id in any order; image_name, filename or image may name the "
+        "frame column), "
         "'voc' (Pascal VOC image set file + XML annotations) or 'coco' (MS COCO JSON). "
         "Default: csv.",
     )
@@ -78,6 +130,16 @@ def _add_data_options(parser: argparse.ArgumentParser, splits: Sequence[str]) ->
         "--classes",
         help="voc only: comma-separated positive class names in class-id order "
         "(default: the 20 Pascal VOC classes)",
+    )
+
+
+def _add_class_names_option(parser: argparse.ArgumentParser, use: str) -> None:
+    parser.add_argument(
+        "--class-names",
+        type=class_names,
+        metavar="NAMES",
+        help="comma-separated names of the classes 1..N in class-id order (as many as the "
+        f"model has classes), used {use}",
     )
 
 
@@ -126,7 +188,10 @@ def _train_parser(subparsers: Any) -> None:
         "--batch-size", type=positive_int, default=16, help="batch size. Default: 16."
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=0.001, help="initial learning rate. Default: 0.001."
+        "--learning-rate",
+        type=positive_float,
+        default=0.001,
+        help="initial learning rate. Default: 0.001.",
     )
     parser.add_argument(
         "--output-dir", required=True, help="folder for the model files, log and checkpoints"
@@ -168,7 +233,7 @@ def _evaluate_parser(subparsers: Any) -> None:
         "--n-classes",
         type=positive_int,
         default=None,
-        help="number of positive classes (default: read from a training-mode model)",
+        help="number of positive classes (default: read from the model)",
     )
     parser.add_argument(
         "--ap-mode",
@@ -179,20 +244,22 @@ def _evaluate_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--iou-threshold",
-        type=float,
+        type=iou_threshold,
         default=0.5,
-        help="IoU a prediction needs with a ground truth box to count. Default: 0.5.",
+        help="IoU in (0, 1] a prediction needs with a ground truth box to count. Default: 0.5.",
     )
     parser.add_argument(
         "--confidence",
-        type=float,
+        type=confidence,
         default=0.01,
-        help="minimum confidence of a scored detection (training-mode models). Default: 0.01.",
+        help="minimum confidence in [0, 1] of a scored detection (training-mode models; an "
+        "inference-mode model applies its own). Default: 0.01.",
     )
     parser.add_argument(
         "--batch-size", type=positive_int, default=8, help="batch size. Default: 8."
     )
     parser.add_argument("--output-csv", help="also write class,ap rows (and mAP) to this CSV file")
+    _add_class_names_option(parser, "in the table and the CSV file instead of 'class K'")
     _add_common_options(parser)
     parser.set_defaults(handler=_run_evaluate)
 
@@ -211,17 +278,19 @@ def _predict_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--confidence",
-        type=float,
+        type=confidence,
         default=0.5,
-        help="minimum confidence of a drawn detection. Default: 0.5.",
+        help="minimum confidence in [0, 1] of a detection. Default: 0.5.",
     )
     parser.add_argument(
-        "--iou-threshold", type=float, default=0.45, help="NMS IoU threshold. Default: 0.45."
+        "--iou-threshold",
+        type=iou_threshold,
+        default=0.45,
+        help="NMS IoU threshold in (0, 1] (training-mode models; an inference-mode model "
+        "applies its own). Default: 0.45.",
     )
     parser.add_argument("--output-dir", required=True, help="folder for the PNGs and CSV")
-    parser.add_argument(
-        "--class-names", help="comma-separated names of classes 1..N used as box captions"
-    )
+    _add_class_names_option(parser, "as box captions instead of the class id")
     _add_common_options(parser)
     parser.set_defaults(handler=_run_predict)
 
@@ -241,7 +310,7 @@ def _demo_parser(subparsers: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``ssd-keras`` argument parser with its four subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="ssd-keras",
         description="Train, evaluate and run SSD object detectors (Keras 3).",
     )
@@ -267,26 +336,43 @@ def _n_classes_of(model: Any, requested: int | None) -> int:
     found = setup.model_n_classes(model)
     n_classes = requested if requested is not None else found
     if n_classes is None:
-        raise setup.CliError("--n-classes is required for an inference-mode model")
+        raise setup.CliError("--n-classes is required: the model's class count cannot be read")
     if found is not None and found != n_classes:
         raise setup.CliError(f"the model has {found} classes, but --n-classes is {n_classes}")
     return n_classes
 
 
+def _check_class_names(names: Sequence[str] | None, n_classes: int | None, model: str) -> None:
+    """Raises :class:`CliError` unless ``names`` (if given) has one name per class."""
+    if names is not None and n_classes is not None and len(names) != n_classes:
+        raise setup.CliError(
+            f"--class-names gives {len(names)} names, but the model {model} has {n_classes} classes"
+        )
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
     from eval_utils.average_precision_evaluator import Evaluator
+    from misc_utils.atomic_write import atomic_path
 
     setup.require_path(args.model, "model")
-    setup.require_path(args.images_dir, "images", directory=True)
-    setup.require_path(args.labels, "labels")
-    model = setup.load_model(args.model)
-    n_classes = _n_classes_of(model, args.n_classes)
-    dataset = setup.load_dataset(setup.data_source(args, args.labels), n_classes)
+    _check_class_names(args.class_names, args.n_classes, args.model)
+    dataset = setup.load_dataset(setup.data_source(args, args.labels), args.n_classes)
+    if setup.count_boxes(dataset) == 0:
+        raise setup.CliError(
+            f"labels {args.labels} hold no ground-truth boxes ({len(dataset.filenames)} images): "
+            "there is nothing to evaluate against"
+        )
     if args.output_csv:
         setup.ensure_writable_dir(os.path.dirname(os.path.abspath(args.output_csv)))
+    model = setup.load_model(args.model)
+    n_classes = _n_classes_of(model, args.n_classes)
+    _check_class_names(args.class_names, n_classes, args.model)
+    setup.check_class_ids(dataset.labels, n_classes, args.labels)
     height, width = setup.model_input_size(model)
     mode = "inference" if setup.model_is_decoded(model) else "training"
-    evaluator = Evaluator(model, n_classes, dataset, model_mode=mode)
+    evaluator = Evaluator(
+        setup.CheckedModel(model, args.model), n_classes, dataset, model_mode=mode
+    )
     mean_ap, average_precisions = evaluator(
         img_height=height,
         img_width=width,
@@ -297,42 +383,68 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         return_average_precisions=True,
         verbose=False,
     )
-    rows = [(str(i), float(average_precisions[i])) for i in range(1, n_classes + 1)]
+    names = args.class_names or [str(k) for k in range(1, n_classes + 1)]
+    rows = [(names[k - 1], float(average_precisions[k])) for k in range(1, n_classes + 1)]
     rows.append(("mAP", float(mean_ap)))
-    for name, value in rows:
-        print(f"{'class ' + name if name != 'mAP' else 'mAP':<12}{value:8.4f}")
+    shown = [name if args.class_names or name == "mAP" else f"class {name}" for name, _ in rows]
+    column = max(12, *(len(name) + 2 for name in shown))
+    for name, (_, value) in zip(shown, rows, strict=True):
+        print(f"{name:<{column}}{value:8.4f}")
     if args.output_csv:
-        with open(args.output_csv, "w", newline="", encoding="utf-8") as file:
-            writer = csv.writer(file)
-            writer.writerow(("class", "ap"))
-            writer.writerows((name, f"{value:.6f}") for name, value in rows)
+        with atomic_path(args.output_csv) as temporary:
+            with open(temporary, "w", newline="", encoding="utf-8") as file:
+                writer = csv.writer(file)
+                writer.writerow(("class", "ap"))
+                writer.writerows((name, f"{value:.6f}") for name, value in rows)
     return 0
 
 
 def image_paths(inputs: Sequence[str]) -> list[str]:
-    """Image files named by ``inputs``: files as given, folders expanded (sorted).
+    """Image files named by ``inputs``: files as given, folders expanded (sorted by name).
+
+    A file named more than once (also through a folder) is listed once, where first named.
 
     Raises:
         CliError: For a path that does not exist or when no image is found.
     """
-    paths = []
+    paths, seen = [], set()
     for item in inputs:
         setup.require_path(item, "image")
         if os.path.isdir(item):
             names = sorted(n for n in os.listdir(item) if n.lower().endswith(IMAGE_SUFFIXES))
-            paths.extend(os.path.join(item, name) for name in names)
+            found = [os.path.join(item, name) for name in names]
         else:
-            paths.append(item)
+            found = [item]
+        for path in found:
+            key = os.path.normcase(os.path.realpath(path))
+            if key not in seen:
+                seen.add(key)
+                paths.append(path)
     if not paths:
         raise setup.CliError(f"no images found in {', '.join(inputs)}")
     return paths
+
+
+def drawing_names(paths: Sequence[str]) -> list[str]:
+    """One distinct PNG file name per image path, in order: ``<stem>.png``, or ``<stem>_2.png``,
+    ``<stem>_3.png``... when an earlier image took the name (compared case-insensitively)."""
+    names, taken = [], set()
+    for path in paths:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        name, count = f"{stem}.png", 1
+        while name.lower() in taken:
+            count += 1
+            name = f"{stem}_{count}.png"
+        taken.add(name.lower())
+        names.append(name)
+    return names
 
 
 def detect(model: Any, image: np.ndarray, confidence: float, iou_threshold: float) -> np.ndarray:
     """Detections of one RGB image as a ``(k, 6)`` array.
 
     Args:
-        model: A training- or inference-mode SSD model.
+        model: A training- or inference-mode SSD model, or a :class:`_cli_setup.CheckedModel`.
         image: ``(H, W, 3)`` uint8 RGB image of any size.
         confidence: Minimum confidence.
         iou_threshold: NMS IoU threshold (training-mode models only).
@@ -367,53 +479,85 @@ def detect(model: Any, image: np.ndarray, confidence: float, iou_threshold: floa
 
 
 def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] | None) -> Any:
-    """A BGR copy of the RGB ``image`` with ``boxes`` (rows as :func:`detect`) drawn on it."""
+    """A BGR copy of the RGB ``image`` with ``boxes`` (rows as :func:`detect`) drawn on it.
+
+    Corners far outside the image are clipped to just beyond its border for drawing.
+    """
     import cv2
 
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    for class_id, conf, xmin, ymin, xmax, ymax in boxes:
+    height, width = image.shape[:2]
+    for class_id, conf, *corners in boxes:
         k = int(class_id)
+        xmin, xmax = (int(v) for v in np.clip(corners[0::2], -1, width))
+        ymin, ymax = (int(v) for v in np.clip(corners[1::2], -1, height))
         color = tuple(int(c) for c in np.array([37, 91, 151]) * (k + 1) % 255)
-        top_left, bottom_right = (int(xmin), int(ymin)), (int(xmax), int(ymax))
-        cv2.rectangle(canvas, top_left, bottom_right, color, 2)
+        cv2.rectangle(canvas, (xmin, ymin), (xmax, ymax), color, 2)
         name = names[k - 1] if names and 0 < k <= len(names) else str(k)
         cv2.putText(
-            canvas, f"{name} {conf:.2f}", (int(xmin), max(int(ymin) - 4, 10)),
+            canvas, f"{name} {conf:.2f}", (xmin, max(ymin - 4, 10)),
             cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA,
         )  # fmt: skip
     return canvas
 
 
 def _detection_rows(image_name: str, boxes: np.ndarray) -> list[tuple]:
-    """``detections.csv`` rows of one image (columns :data:`DETECTION_COLUMNS`)."""
+    """``detections.csv`` rows of one image (columns :data:`DETECTION_COLUMNS`); an image
+    without detections gets one row with only its name."""
+    if len(boxes) == 0:
+        return [(image_name, *[""] * (len(DETECTION_COLUMNS) - 1))]
     return [
         (image_name, int(box[0]), *(round(float(value), 4) for value in box[1:])) for box in boxes
     ]
+
+
+def _read_rgb(path: str) -> np.ndarray | None:
+    """The RGB image at ``path``, or None (after a warning line on stderr) if it is unreadable."""
+    from data_generator.dataset_errors import DatasetError
+    from data_generator.image_io import read_image, to_three_channels
+
+    try:
+        return to_three_channels(read_image(path))
+    except (DatasetError, OSError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        print(f"ssd-keras: warning: skipping {path}: {reason}", file=sys.stderr)
+        return None
 
 
 def _run_predict(args: argparse.Namespace) -> int:
     import cv2
 
     from data_generator.image_io import read_image, to_three_channels
+    from misc_utils.atomic_write import atomic_path
 
     paths = image_paths(args.images)
-    output_dir = setup.ensure_writable_dir(args.output_dir)
+    setup.require_path(args.model, "model")
     model = setup.load_model(args.model)
-    names = args.class_names.split(",") if args.class_names else None
-    rows = []
+    _check_class_names(args.class_names, setup.model_n_classes(model), args.model)
+    checked = setup.CheckedModel(model, args.model)
+    results = []  # every image is detected before anything is written
     for path in paths:
-        image = to_three_channels(read_image(path))
-        boxes = detect(model, image, args.confidence, args.iou_threshold)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        out_path = os.path.join(output_dir, stem + ".png")
-        if not cv2.imwrite(out_path, draw_detections(image, boxes, names)):
-            raise setup.CliError(f"cannot write {out_path}")
-        rows.extend(_detection_rows(os.path.basename(path), boxes))
+        image = _read_rgb(path)
+        if image is not None:
+            results.append((path, detect(checked, image, args.confidence, args.iou_threshold)))
+    if not results:
+        raise setup.CliError(f"none of the {len(paths)} images could be read")
+    output_dir = setup.ensure_writable_dir(args.output_dir)
+    drawings = drawing_names([path for path, _ in results])
+    rows = []
+    for (path, boxes), drawing in zip(results, drawings, strict=True):
+        canvas = draw_detections(to_three_channels(read_image(path)), boxes, args.class_names)
+        out_path = os.path.join(output_dir, drawing)
+        with atomic_path(out_path, keep_extension=True) as temporary:
+            if not cv2.imwrite(temporary, canvas):
+                raise setup.CliError(f"cannot write {out_path}")
+        rows.extend(_detection_rows(path, boxes))
         print(f"{path}: {len(boxes)} detections -> {out_path}")
-    with open(os.path.join(output_dir, "detections.csv"), "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(DETECTION_COLUMNS)
-        writer.writerows(rows)
+    with atomic_path(os.path.join(output_dir, "detections.csv")) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as file:
+            writer = csv.writer(file)
+            writer.writerow(DETECTION_COLUMNS)
+            writer.writerows(rows)
     return 0
 
 
@@ -429,14 +573,15 @@ def _error_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line ``argv`` (default ``sys.argv[1:]``) and returns the exit code.
 
-    Bad input (:class:`misc_utils._cli_setup.CliError`, the data generator's ``DatasetError``
-    family, ``ValueError``, ``OSError``) prints one ``ssd-keras: error: ...`` line on stderr and
-    returns 2; with ``--debug`` the traceback is printed as well.
+    Bad arguments, and bad input (:class:`misc_utils._cli_setup.CliError`, the data generator's
+    ``DatasetError`` family, ``ValueError``, ``OSError``), print one ``ssd-keras: error: ...`` line
+    on stderr and give exit code 2; with ``--debug`` the traceback is printed as well. Arguments,
+    paths and label files are checked before Keras is imported, and its backend's start-up log
+    lines are hidden (:func:`misc_utils._cli_setup.import_keras`).
     """
     from data_generator.dataset_errors import DatasetError
 
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ log quiet
     try:
         return args.handler(args)
     except (setup.CliError, DatasetError, ValueError, OSError) as error:

@@ -45,24 +45,14 @@ _DATASET_STAMP = "dataset.json"
 # Arguments
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the demo's options to ``parser``."""
-    from misc_utils.cli import positive_int
+    from misc_utils.cli import positive_float, positive_int
 
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
         "--minutes",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help=f"training budget in wall-clock minutes (validation included); the learning-rate "
         f"schedule is fitted to it, so training ends on time on any machine. "
@@ -106,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--learning-rate",
-        type=_positive_float,
+        type=positive_float,
         default=DEFAULT_LEARNING_RATE,
         help="peak learning rate of the warm-up + cosine schedule (Adam). "
         f"Default: {DEFAULT_LEARNING_RATE:g}.",
@@ -298,6 +288,7 @@ def train(
     import keras
 
     from misc_utils._cli_train import LOG_NAME, build_model
+    from misc_utils.training_budget import BudgetProgbarLogger
 
     precision = resolve_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
@@ -313,6 +304,7 @@ def train(
     if os.path.exists(log_path):
         os.remove(log_path)
     callbacks = [
+        BudgetProgbarLogger(budget),  # "Epoch 3: 12% spent", not "Epoch 3/1000000"
         budget,
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.CSVLogger(log_path),
@@ -473,7 +465,7 @@ def run(args: argparse.Namespace) -> int:
     summary["dataset_seconds"] = round(time.perf_counter() - start, 1)
 
     _stage("2/4 Training SSD7", start)
-    import keras  # imported late: TensorFlow takes seconds to load
+    keras = setup.import_keras()  # imported late: TensorFlow takes seconds to load
 
     train_set = load_split(data, "train", N_CLASSES)
     val_set = load_split(data, "val", N_CLASSES)

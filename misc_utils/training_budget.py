@@ -131,11 +131,41 @@ class TrainingBudget(keras.callbacks.Callback):
         if self.verbose:
             print(self.describe(), flush=True)
 
-    def describe(self) -> str:
-        """One line: the budget spent so far and the current learning rate."""
+    def describe_spent(self) -> str:
+        """How much of the budget is spent, e.g. ``'12% spent (2.0 of 17.0 min)'``."""
         spent = min(self.progress(), 1.0)
         if self.total_steps is not None:
             amount = f"{self.steps_done} of {self.total_steps} steps"
         else:
             amount = f"{spent * self.seconds / 60:.1f} of {self.seconds / 60:.1f} min"
-        return f"budget: {spent:.0%} spent ({amount}), learning rate {self.learning_rate:.2e}"
+        return f"{spent:.0%} spent ({amount})"
+
+    def describe(self) -> str:
+        """One line: the budget spent so far and the current learning rate."""
+        return f"budget: {self.describe_spent()}, learning rate {self.learning_rate:.2e}"
+
+
+class BudgetProgbarLogger(keras.callbacks.ProgbarLogger):
+    """Keras' progress output for a ``fit`` that a :class:`TrainingBudget` ends.
+
+    A time budget gives ``fit`` an open-ended epoch count, so Keras' own epoch header would read
+    ``Epoch 3/1000000``. This logger prints ``Epoch 3: 12% of the budget spent (2.0 of 17.0
+    min)`` instead and keeps Keras' progress bar (``verbose=1``) or epoch line (``verbose=2``).
+    Pass it in ``fit``'s callbacks; Keras then adds no progress logger of its own.
+
+    Args:
+        budget: The budget callback of the same ``fit``.
+    """
+
+    def __init__(self, budget: TrainingBudget) -> None:
+        super().__init__()
+        self.budget = budget
+
+    def set_params(self, params: dict) -> None:
+        super().set_params(params)
+        self.epochs = 1  # Keras prints its "Epoch k/epochs" header only for several epochs
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: {self.budget.describe_spent()}", flush=True)

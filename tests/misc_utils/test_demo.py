@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -93,12 +94,15 @@ def test_dataset_is_reused(finished_run, capsys):
     assert result == stamp["result"]
 
 
-def test_minutes_budget_stops_training(tmp_path):
+def test_minutes_budget_stops_training(tmp_path, capsys):
     # A budget far below one step: training stops after the first batch.
     argv = ["demo", "--output-dir", str(tmp_path), "--minutes", "0.0001", *TINY]
     extra = ["--augmentation", "tutorial", "--precision", "float32", "--schedule", "constant"]
     code = cli.main([*argv, *extra])
     assert code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^Epoch 1: \d+% spent \(0\.0 of 0\.0 min\)$", out, flags=re.MULTILINE)
+    assert "/1000000" not in out  # the open-ended epoch count given to fit is not shown
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["training"]["augmentation"] == "tutorial"
     assert summary["training"]["precision"] == "float32"

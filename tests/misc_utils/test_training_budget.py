@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from misc_utils.training_budget import TrainingBudget, warmup_cosine
+from misc_utils.training_budget import BudgetProgbarLogger, TrainingBudget, warmup_cosine
 
 
 def test_warmup_cosine_hand_values():
@@ -143,3 +143,17 @@ def test_optimizer_applies_each_scheduled_rate():
     expected = sum(warmup_cosine(step / 10, 1.0, 0.2, 0.1) for step in range(10))
     weight = keras.ops.convert_to_numpy(dense.kernel)[0, 0]
     assert weight == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("verbose", [1, 2])
+def test_progress_shows_the_budget_not_the_open_ended_epoch_count(verbose, capsys):
+    model = _tiny_model()
+    x, y = _data(32)
+    budget = TrainingBudget(0.1, total_steps=8)
+    callbacks = [BudgetProgbarLogger(budget), budget]
+    model.fit(x, y, batch_size=8, epochs=10**6, callbacks=callbacks, verbose=verbose)
+    out = capsys.readouterr().out
+    assert "1000000" not in out
+    lines = [line for line in out.splitlines() if line.startswith("Epoch")]
+    assert lines == ["Epoch 1: 0% spent (0 of 8 steps)", "Epoch 2: 50% spent (4 of 8 steps)"]
+    assert out.count("4/4") == 2  # Keras' own progress output is kept
