@@ -500,7 +500,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from data_generator.dataset_errors import DatasetError
 
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         return run(args)
     except (setup.CliError, DatasetError, ValueError, OSError) as error:
