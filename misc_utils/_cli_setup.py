@@ -22,16 +22,7 @@ import numpy as np
 from data_generator.object_detection_2d_data_generator import DataGenerator
 from data_generator.object_detection_2d_geometric_ops import Resize
 from data_generator.object_detection_2d_photometric_ops import ConvertTo3Channels
-
-CSV_HEADER_NAMES = {
-    "image_name": ("frame", "image_name", "filename", "image"),
-    "xmin": ("xmin",),
-    "xmax": ("xmax",),
-    "ymin": ("ymin",),
-    "ymax": ("ymax",),
-    "class_id": ("class_id",),
-}
-"""The header names of the CSV labels columns (case and surrounding spaces ignored)."""
+from data_generator.parsers import CSV_HEADER_NAMES, header_columns
 
 IGNORED_CSV_COLUMN = "ignored"
 """``input_format`` entry of a CSV column whose header is none of :data:`CSV_HEADER_NAMES`."""
@@ -179,8 +170,9 @@ def _accepted_header_names() -> str:
 def csv_input_format(labels_path: str) -> list[str]:
     """The ``parse_csv`` ``input_format`` of a CSV labels file, read from its header line.
 
-    Every column of :data:`CSV_HEADER_NAMES` must be named exactly once, in any order; other
-    columns are ignored (:data:`IGNORED_CSV_COLUMN`). The list ends at the last needed column.
+    Every column of ``data_generator.parsers.CSV_HEADER_NAMES`` (the names ``parse_csv`` knows,
+    case, spaces and hyphens ignored) must be named exactly once, in any order; other columns are
+    ignored (:data:`IGNORED_CSV_COLUMN`). The list ends at the last needed column.
 
     Args:
         labels_path: The CSV file.
@@ -192,7 +184,6 @@ def csv_input_format(labels_path: str) -> list[str]:
     Raises:
         CliError: If the file is empty or its header lacks a column or names one twice.
     """
-    column_of = {name: column for column, names in CSV_HEADER_NAMES.items() for name in names}
     try:
         with open(labels_path, encoding="utf-8-sig", newline="") as file:
             header = next(csv.reader(file), None)
@@ -200,7 +191,7 @@ def csv_input_format(labels_path: str) -> list[str]:
         raise CliError(f"cannot read the labels file {labels_path}: {error}") from error
     if not header:
         raise CliError(f"labels file {labels_path} is empty: it needs a header line")
-    columns = [column_of.get(cell.strip().lower(), IGNORED_CSV_COLUMN) for cell in header]
+    columns = [column or IGNORED_CSV_COLUMN for column in header_columns(header)]
     problems = [
         f"{'no' if columns.count(column) == 0 else 'more than one'} {column} column"
         for column in CSV_HEADER_NAMES
