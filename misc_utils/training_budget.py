@@ -149,7 +149,7 @@ class BudgetProgbarLogger(keras.callbacks.ProgbarLogger):
     """Keras' progress output for a ``fit`` that a :class:`TrainingBudget` ends.
 
     A time budget gives ``fit`` an open-ended epoch count, so Keras' own epoch header would read
-    ``Epoch 3/1000000``. This logger prints ``Epoch 3: 12% of the budget spent (2.0 of 17.0
+    ``Epoch 3/1000000``. This logger prints ``Epoch 3: 12% spent (2.0 of 17.0
     min)`` instead and keeps Keras' progress bar (``verbose=1``) or epoch line (``verbose=2``).
     Pass it in ``fit``'s callbacks; Keras then adds no progress logger of its own.
 
