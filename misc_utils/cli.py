@@ -106,8 +106,9 @@ def _add_data_options(parser: argparse.ArgumentParser, splits: Sequence[str]) ->
         choices=("csv", "voc", "coco"),
         default="csv",
         help="label format: 'csv' (one box per row; the header names the columns frame, xmin, "
-        "xmax, ymin, ymax, class_id in any order; image_name, filename or image may name the "
-        "frame column), "
+        "xmax, ymin, ymax, class_id in any order, case and spaces ignored; image_name, "
+        "filename, image, ... may name the frame column and class, label, ... the class_id "
+        "column), "
         "'voc' (Pascal VOC image set file + XML annotations) or 'coco' (MS COCO JSON). "
         "Default: csv.",
     )
