@@ -532,7 +532,6 @@ def _run_predict(args: argparse.Namespace) -> int:
     from misc_utils.atomic_write import atomic_path
 
     paths = image_paths(args.images)
-    setup.require_path(args.model, "model")
     model = setup.load_model(args.model)
     _check_class_names(args.class_names, setup.model_n_classes(model), args.model)
     checked = setup.CheckedModel(model, args.model)
