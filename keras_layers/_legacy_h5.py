@@ -211,7 +211,7 @@ def _tfkeras_slots(saved: list, optimizer_name: str) -> dict | None:
 
 # Keras 2.0-2.2 keep the slots in lists, one entry per trainable weight, after the iterations:
 # Adam [m..., v..., vhat...] (vhat, a (1,) placeholder unless amsgrad, since Keras 2.1.3),
-# SGD [momentum...]. Each list maps to one Keras 3 slot name (None: not restored).
+# SGD [momentum...]. Each list maps to one Keras 3 slot name.
 _KERAS2_SLOT_LISTS = {
     "Adam": (("momentum", "velocity", "velocity_hat"), ("momentum", "velocity")),
     "SGD": (("momentum",),),
