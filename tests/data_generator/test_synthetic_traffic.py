@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from data_generator import synthetic_traffic as st
+from data_generator.synthetic_traffic.render import _label_row, _Placed
 
 H, W = 300, 480
 N_TRAIN, N_VAL, SEED = 10, 4, 7
@@ -197,7 +198,7 @@ def _placed(box, visible: int, in_frame: int, total: int) -> tuple:
     solid.flat[:in_frame] = True
     ids = np.zeros((H, W), np.int32)
     ids[:40, :50].flat[np.flatnonzero(solid)[:visible]] = 9
-    placed = st._Placed(1, box, (0, 40, 0, 50), solid, total, in_frame)
+    placed = _Placed(1, box, (0, 40, 0, 50), solid, total, in_frame)
     return placed, ids
 
 
@@ -207,7 +208,7 @@ def _placed(box, visible: int, in_frame: int, total: int) -> tuple:
 )
 def test_label_rule_occlusion_thresholds(visible, expected):
     placed, ids = _placed((10, 20, 40, 60), visible, 100, 100)
-    row = st._label_row(placed, 9, ids, W, H)
+    row = _label_row(placed, 9, ids, W, H)
     if expected is None:
         assert row is None  # more than 70 % hidden
     else:
@@ -217,19 +218,19 @@ def test_label_rule_occlusion_thresholds(visible, expected):
 def test_label_rule_truncation_and_size():
     kept_total = math.floor(100 / st.MIN_IN_FRAME_FRACTION)  # 100 px in frame, rest outside
     placed, ids = _placed((-30, 250, 20, 330), 100, 100, kept_total)
-    assert st._label_row(placed, 9, ids, W, H) == (1, 0, 250, 20, H - 1, 1, 0)
+    assert _label_row(placed, 9, ids, W, H) == (1, 0, 250, 20, H - 1, 1, 0)
     placed, ids = _placed((-30, 250, 20, 330), 100, 100, kept_total + 1)
-    assert st._label_row(placed, 9, ids, W, H) is None
+    assert _label_row(placed, 9, ids, W, H) is None
     # a large in-frame part is kept even when it is a small fraction of a huge object
     n = st.MIN_IN_FRAME_PIXELS
     placed, ids = _placed((-300, 100, 40, 299), n, n, 100 * n)
-    assert st._label_row(placed, 9, ids, W, H) == (1, 0, 100, 40, 299, 1, 0)
+    assert _label_row(placed, 9, ids, W, H) == (1, 0, 100, 40, 299, 1, 0)
     placed, ids = _placed((-300, 100, 40, 299), n - 1, n - 1, 100 * n)
-    assert st._label_row(placed, 9, ids, W, H) is None
+    assert _label_row(placed, 9, ids, W, H) is None
     placed, ids = _placed((100, 100, 103, 140), 100, 100, 100)  # 3 px wide
-    assert st._label_row(placed, 9, ids, W, H) is None
+    assert _label_row(placed, 9, ids, W, H) is None
     placed, ids = _placed((100, 100, 104, 104), 100, 100, 100)
-    assert st._label_row(placed, 9, ids, W, H) == (1, 100, 100, 104, 104, 0, 0)
+    assert _label_row(placed, 9, ids, W, H) == (1, 100, 100, 104, 104, 0, 0)
 
 
 # -- VOC and COCO -----------------------------------------------------------------------
