@@ -10,7 +10,7 @@ Measured in one run, for each pipeline:
 
 * baseline: a straightforward single-threaded loop in the original library's style (per-image PIL
   decode, the augmentation chain applied image by image, `np.array` stacking, the per-image
-  baseline encoder `benchmarks/baseline_encoder.py`);
+  baseline encoder `tests/reference/reference_encoder.py`);
 * `DataGenerator.generate` in the main process, reading the images from the JPEG files, from
   memory (`load_images_into_memory=True`) and from an HDF5 file (`create_hdf5_dataset`);
 * `DataGenerator.as_dataset(workers=w, use_multiprocessing=True)` for one and for `--workers`
@@ -41,12 +41,15 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The references live in tests/; appended after the root so that tests/<package> folders cannot
+# shadow the library's packages.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
 import cv2
 import numpy as np
 from PIL import Image
+from reference.reference_encoder import encode_per_image
 
-from benchmarks.baseline_encoder import encode_per_image
 from benchmarks.configs import SSD7_ENCODER, SSD300_ENCODER
 from data_generator.data_augmentation_chain_constant_input_size import (
     DataAugmentationConstantInputSize,

@@ -11,9 +11,10 @@ from the repository root::
     .venv/bin/python benchmarks/bench_decode_vs_original.py --original /tmp/orig [--rounds 7]
 
 Without ``--original`` the script times the in-repo loop reference
-(``benchmarks/baseline_decoder.py``) instead, and says so.
+(``tests/reference/reference_decoder.py``) instead, and says so.
 
-Two templates, 16 images each, anchors and variances from ``SSDInputEncoder``:
+Two templates, 16 images each (built by ``tests/reference/synthetic_predictions.py``), anchors
+and variances from ``SSDInputEncoder``:
 
 * SSD7 tutorial (300x480 input, 5 classes, variances 1.0, 11,692 anchors);
 * SSD300 Pascal VOC (300x300, 20 classes, variances 0.1, 0.1, 0.2, 0.2, 8,732 anchors).
@@ -40,54 +41,19 @@ from types import ModuleType
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The references live in tests/; appended after the root so that tests/<package> folders cannot
+# shadow the library's packages.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
-from benchmarks import baseline_decoder
+from reference import reference_decoder
+from reference.synthetic_predictions import CONFIDENCE_THRESH, decode_kwargs, make_predictions
+
 from benchmarks.configs import ENCODERS
-from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 from ssd_encoder_decoder.ssd_output_decoder import decode_detections
 
 N_IMAGES = 16
-CONFIDENCE_THRESH = 0.01
 TARGET_RATIO = 30.0
 ATOL = 1e-4
-
-
-# ----------------------------------------------------------------------------------------------
-# Inputs
-
-
-def make_predictions(template_name: str, n_images: int = N_IMAGES, seed: int = 0) -> np.ndarray:
-    """Synthetic float32 model output ``(n_images, #anchors, #classes + 1 + 12)``.
-
-    Scores: softmax of N(0, 1) logits, +6 on the background, and +U(4, 10) on one random
-    positive class of 5% of the anchors. Offsets N(0, 0.5). Anchors and variances from the
-    ``SSDInputEncoder`` of ``template_name`` (``'SSD7'`` or ``'SSD300'``, see ``configs.py``).
-    """
-    template = SSDInputEncoder(**ENCODERS[template_name]).generate_encoding_template(n_images)
-    rng = np.random.default_rng(seed)
-    n_boxes, n_columns = template.shape[1], template.shape[2] - 12
-    logits = rng.normal(0.0, 1.0, size=(n_images, n_boxes, n_columns))
-    logits[:, :, 0] += 6.0
-    images, anchors = np.nonzero(rng.random((n_images, n_boxes)) < 0.05)
-    classes = rng.integers(1, n_columns, size=len(images))
-    logits[images, anchors, classes] += rng.uniform(4.0, 10.0, size=len(images))
-    scores = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    scores /= scores.sum(axis=-1, keepdims=True)
-    offsets = rng.normal(0.0, 0.5, size=(n_images, n_boxes, 4))
-    y_pred = np.concatenate([scores, offsets, template[:, :, -8:]], axis=-1)
-    return y_pred.astype(np.float32)
-
-
-def decode_kwargs(template_name: str) -> dict:
-    config = ENCODERS[template_name]
-    return {
-        "confidence_thresh": CONFIDENCE_THRESH,
-        "iou_threshold": 0.45,
-        "top_k": 200,
-        "normalize_coords": True,
-        "img_height": config["img_height"],
-        "img_width": config["img_width"],
-    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,8 +133,8 @@ def _seconds(function: Callable[[], object], calls: int = 1) -> float:
 
 
 def bench_template(template_name: str, baseline: Callable, baseline_name: str, rounds: int):
-    y_pred = make_predictions(template_name)
-    kwargs = decode_kwargs(template_name)
+    y_pred = make_predictions(ENCODERS[template_name], N_IMAGES)
+    kwargs = decode_kwargs(ENCODERS[template_name])
     n_classes = y_pred.shape[-1] - 12
     fraction = float(np.mean(y_pred[:, :, 1:n_classes] > CONFIDENCE_THRESH))
     expected = baseline(y_pred, **kwargs)
@@ -205,9 +171,9 @@ def main() -> None:
     if args.original is None:
         print(
             "NOTE: --original not given: timing against the in-repo loop reference "
-            "benchmarks/baseline_decoder.py, NOT the original library."
+            "tests/reference/reference_decoder.py, NOT the original library."
         )
-        baseline, baseline_name = baseline_decoder.decode_detections, "loop reference"
+        baseline, baseline_name = reference_decoder.decode_detections, "loop reference"
     else:
         baseline, baseline_name = load_original_decoder(args.original), "original"
     for template_name in ("SSD7", "SSD300"):

@@ -24,9 +24,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The references live in tests/; appended after the root so that tests/<package> folders cannot
+# shadow the library's packages.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
-from benchmarks import baseline_decoder, baseline_encoder
+from reference import reference_decoder, reference_encoder
+
 from benchmarks.configs import ENCODERS
+from benchmarks.ssd300_predictions import make_benchmark_predictions
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 from ssd_encoder_decoder.ssd_output_decoder import decode_detections
 
@@ -91,12 +96,12 @@ def bench_encoder(config_name: str, rounds: int) -> None:
         np.random.default_rng(0), config["img_height"], config["img_width"], config["n_classes"]
     )
     fast = encoder(labels)
-    base = baseline_encoder.encode_per_image(encoder, labels)
+    base = reference_encoder.encode_per_image(encoder, labels)
     if not np.array_equal(fast, base):
         raise SystemExit(f"encoder outputs differ for the {config_name} config")
     compare(
         f"encoder {config_name} ({fast.shape[1]} anchors, 16x8 boxes)",
-        lambda: baseline_encoder.encode_per_image(encoder, labels),
+        lambda: reference_encoder.encode_per_image(encoder, labels),
         lambda: encoder(labels),
         rounds,
         target=5,
@@ -104,7 +109,7 @@ def bench_encoder(config_name: str, rounds: int) -> None:
 
 
 def bench_decoder(confidence: float, target: float, rounds: int) -> None:
-    y_pred = baseline_decoder.make_benchmark_predictions(N_IMAGES, seed=0)
+    y_pred = make_benchmark_predictions(N_IMAGES, seed=0)
     kwargs = dict(
         confidence_thresh=confidence,
         iou_threshold=0.45,
@@ -113,12 +118,12 @@ def bench_decoder(confidence: float, target: float, rounds: int) -> None:
         img_width=300,
     )
     if not _same_detections(
-        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+        decode_detections(y_pred, **kwargs), reference_decoder.decode_detections(y_pred, **kwargs)
     ):
         raise SystemExit(f"decoder outputs differ at confidence {confidence}")
     compare(
         f"decode_detections SSD300 x16, conf {confidence}",
-        lambda: baseline_decoder.decode_detections(y_pred, **kwargs),
+        lambda: reference_decoder.decode_detections(y_pred, **kwargs),
         lambda: decode_detections(y_pred, **kwargs),
         rounds,
         target,

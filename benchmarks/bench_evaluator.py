@@ -18,8 +18,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The references live in tests/; appended after the root so that tests/<package> folders cannot
+# shadow the library's packages.
+sys.path.append(str(Path(__file__).resolve().parents[1] / "tests"))
 
-from benchmarks import baseline_evaluator
+from reference import reference_evaluator
+
 from eval_utils.average_precision_evaluator import Evaluator, GroundTruth
 
 N_CLASSES = 20
@@ -79,7 +83,7 @@ def main() -> None:
         return evaluator.evaluate(verbose=False)
 
     def baseline() -> float:
-        return baseline_evaluator.evaluate(results, labels, image_ids, N_CLASSES)[0]
+        return reference_evaluator.evaluate(results, labels, image_ids, N_CLASSES)[0]
 
     fast_time, fast_map = _best_time(vectorised, args.repeat)
     slow_time, slow_map = _best_time(baseline, max(1, args.repeat - 1))

@@ -7,8 +7,8 @@ import golden_replay
 import matplotlib
 import numpy as np
 import pytest
+from reference import reference_evaluator
 
-from benchmarks import baseline_evaluator
 from eval_utils import ap_math
 from eval_utils.average_precision_evaluator import Evaluator, GroundTruth
 
@@ -227,7 +227,7 @@ def test_matches_per_prediction_reference(seed, border_pixels):
     ids = [f"im{k}" for k in range(len(labels))]
     evaluator = make_evaluator(labels, predictions, 4, ids, neutral)
     got = evaluator.evaluate(border_pixels=border_pixels, verbose=False)
-    want, tps, fps = baseline_evaluator.evaluate(
+    want, tps, fps = reference_evaluator.evaluate(
         evaluator.prediction_results, labels, ids, 4, neutral, border_pixels=border_pixels
     )
     assert got == pytest.approx(want, abs=1e-12)

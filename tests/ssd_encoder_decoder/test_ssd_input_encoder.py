@@ -5,8 +5,8 @@ import math
 import golden_replay
 import numpy as np
 import pytest
+from reference.reference_encoder import encode_per_image, tiled_template
 
-from benchmarks.baseline_encoder import encode_per_image, tiled_template
 from bounding_box_utils.bounding_box_utils import iou
 from ssd_encoder_decoder.matching_utils import match_bipartite_greedy
 from ssd_encoder_decoder.ssd_input_encoder import (

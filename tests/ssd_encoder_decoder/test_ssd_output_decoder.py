@@ -1,8 +1,9 @@
 """Tests for ssd_encoder_decoder.ssd_output_decoder.
 
 The vectorised decoders are checked against the reference cases recorded from the original
-library, against the straightforward per-image / per-class loop of ``benchmarks/baseline_decoder``
-and against a pure-Python greedy NMS written from the definition.
+library, against the straightforward per-image / per-class loop of
+``tests/reference/reference_decoder.py`` and against a pure-Python greedy NMS written from the
+definition.
 """
 
 import itertools
@@ -12,8 +13,9 @@ import re
 import golden_replay
 import numpy as np
 import pytest
+from reference import reference_decoder
+from reference.synthetic_predictions import decode_kwargs, make_predictions
 
-from benchmarks import baseline_decoder
 from ssd_encoder_decoder import ssd_output_decoder as decoder
 from ssd_encoder_decoder.ssd_output_decoder import (
     _greedy_nms,
@@ -52,7 +54,7 @@ _BASELINE_CASES = [
 def test_loop_baseline_reproduces_the_original(case):
     # The loop reference used below is itself checked against the original's recorded output.
     kwargs = golden_replay.decode(case["call_kwargs"], golden_replay.inputs(case))
-    result = getattr(baseline_decoder, case["callable"])(**kwargs)
+    result = getattr(reference_decoder, case["callable"])(**kwargs)
     flat = {"out@len": len(result)} | {f"out.{i}": rows for i, rows in enumerate(result)}
     golden_replay.compare(case, flat)
 
@@ -138,7 +140,7 @@ def test_decode_detections_matches_loop(input_coords, seed, confidence_thresh):
             img_width=200,
             border_pixels=border_pixels,
         )
-        expected = baseline_decoder.decode_detections(y_pred, **kwargs)
+        expected = reference_decoder.decode_detections(y_pred, **kwargs)
         actual = decode_detections(y_pred, **kwargs)
         # Without a top_k cut the rows come in the loop's order (class, then NMS order).
         _assert_same_detections(actual, expected, same_order=top_k == "all")
@@ -160,7 +162,7 @@ def test_decode_detections_fast_matches_loop(input_coords, seed, confidence_thre
             img_height=120,
             img_width=200,
         )
-        expected = baseline_decoder.decode_detections_fast(y_pred, **kwargs)
+        expected = reference_decoder.decode_detections_fast(y_pred, **kwargs)
         actual = decode_detections_fast(y_pred, **kwargs)
         _assert_same_detections(actual, expected, same_order=top_k == "all")
 
@@ -174,11 +176,11 @@ def test_top_k_cut_with_tied_scores_keeps_the_loops_rows(seed):
         kwargs = dict(confidence_thresh=0.05, top_k=top_k, img_height=100, img_width=100)
         _assert_same_detections(
             decode_detections(y_pred, **kwargs),
-            baseline_decoder.decode_detections(y_pred, **kwargs),
+            reference_decoder.decode_detections(y_pred, **kwargs),
         )
         _assert_same_detections(
             decode_detections_fast(y_pred, **kwargs),
-            baseline_decoder.decode_detections_fast(y_pred, **kwargs),
+            reference_decoder.decode_detections_fast(y_pred, **kwargs),
         )
 
 
@@ -320,7 +322,7 @@ def test_top_k_cut_matches_loop_for_any_prefix(prefix_settings, input_coords, de
             img_height=120,
             img_width=200,
         )
-        expected = baseline_decoder.decode_detections(y_pred, **kwargs)
+        expected = reference_decoder.decode_detections(y_pred, **kwargs)
         actual = decode_detections(y_pred, **kwargs)
         _assert_same_detections(actual, expected, same_order=top_k in ("all", 10_000))
         assert actual[1].shape == (0, 6)
@@ -331,7 +333,7 @@ def test_top_k_cut_matches_loop_for_any_prefix(prefix_settings, input_coords, de
             fast_kwargs = kwargs | {"iou_threshold": iou_threshold}
             _assert_same_detections(
                 decode_detections_fast(y_pred, **fast_kwargs),
-                baseline_decoder.decode_detections_fast(y_pred, **fast_kwargs),
+                reference_decoder.decode_detections_fast(y_pred, **fast_kwargs),
                 same_order=top_k in ("all", 10_000),
             )
 
@@ -341,7 +343,7 @@ def test_dense_images_grow_the_prefix(monkeypatch, nms_passes):
     y_pred = _clustered_y_pred(np.random.default_rng(7), 2, n_clusters=8, per_cluster=40)
     kwargs = dict(confidence_thresh=0.05, top_k=20, img_height=100, img_width=100)
     actual = decode_detections(y_pred, **kwargs)
-    _assert_same_detections(actual, baseline_decoder.decode_detections(y_pred, **kwargs))
+    _assert_same_detections(actual, reference_decoder.decode_detections(y_pred, **kwargs))
     assert [len(rows) for rows in actual] == [20, 20]
     # First pass: the best 40 candidates of each image hold fewer than 20 survivors.
     assert len(nms_passes) > 1
@@ -353,7 +355,7 @@ def test_sparse_images_need_only_their_best_candidates(nms_passes):
     kwargs = dict(confidence_thresh=0.01, top_k=30, img_height=100, img_width=100)
     n_candidates = int((y_pred[:, :, 1:-12] > 0.01).sum())
     _assert_same_detections(
-        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+        decode_detections(y_pred, **kwargs), reference_decoder.decode_detections(y_pred, **kwargs)
     )
     assert nms_passes == [2 * 64] and n_candidates > 10 * 2 * 64
 
@@ -370,10 +372,10 @@ def test_ties_at_the_cut_keep_argpartitions_rows(nms_passes, seed):
     rng = np.random.default_rng(200 + seed)
     y_pred = _random_y_pred(rng, n_images=4, n_boxes=300, round_scores=2, dtype=np.float64)
     kwargs = dict(confidence_thresh=0.05, img_height=100, img_width=100)
-    everything = baseline_decoder.decode_detections(y_pred, top_k="all", **kwargs)
+    everything = reference_decoder.decode_detections(y_pred, top_k="all", **kwargs)
     differs = 0
     for top_k in (5, 10, 40):
-        expected = baseline_decoder.decode_detections(y_pred, top_k=top_k, **kwargs)
+        expected = reference_decoder.decode_detections(y_pred, top_k=top_k, **kwargs)
         actual = decode_detections(y_pred, top_k=top_k, **kwargs)
         _assert_same_detections(actual, expected)
         for rows, want in zip(everything, expected, strict=True):
@@ -386,12 +388,11 @@ def test_ties_at_the_cut_keep_argpartitions_rows(nms_passes, seed):
 
 @pytest.mark.parametrize("template_name", ["SSD7", "SSD300"])
 def test_benchmark_predictions_match_loop(template_name):
-    from benchmarks.bench_decode_vs_original import decode_kwargs, make_predictions
-
-    y_pred = make_predictions(template_name, n_images=1, seed=3)
-    kwargs = decode_kwargs(template_name)
+    encoder_kwargs = golden_replay.config(template_name)
+    y_pred = make_predictions(encoder_kwargs, n_images=1, seed=3)
+    kwargs = decode_kwargs(encoder_kwargs)
     _assert_same_detections(
-        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+        decode_detections(y_pred, **kwargs), reference_decoder.decode_detections(y_pred, **kwargs)
     )
 
 
@@ -597,7 +598,7 @@ def test_chunking_and_crowded_groups_match_definition(
     y_pred = _random_y_pred(rng, n_boxes=300, active=0.8)
     kwargs = dict(confidence_thresh=0.02, top_k=50, img_height=100, img_width=100)
     _assert_same_detections(
-        decode_detections(y_pred, **kwargs), baseline_decoder.decode_detections(y_pred, **kwargs)
+        decode_detections(y_pred, **kwargs), reference_decoder.decode_detections(y_pred, **kwargs)
     )
 
 
