@@ -31,14 +31,14 @@ import keras
 import numpy as np
 from keras import ops
 
-# Column layout of the last axis of the raw model output (counted from the end).
-OFFSETS = slice(-12, -8)
-ANCHORS = slice(-8, -4)
-VARIANCES = slice(-4, None)
-N_BOX_COLUMNS = 12
-
-# Decoded detection rows are `[class_id, confidence, xmin, ymin, xmax, ymax]`.
-ROW_WIDTH = 6
+from ssd_encoder_decoder.output_layout import (
+    ANCHORS,
+    CLASS_SCORES,
+    N_BOX_COLUMNS,
+    OFFSETS,
+    ROW_WIDTH,
+    VARIANCES,
+)
 
 # Candidates are scanned in blocks of this many (fewer if an image has fewer candidates). Larger
 # blocks mean fewer loop iterations but larger pairwise IoU matrices.
@@ -439,9 +439,12 @@ def _check_number(name: str, value) -> None:
 class DetectionDecoder(keras.layers.Layer):
     """Base class of the two decoding layers: arguments, validation, shapes and the pipeline.
 
-    Subclasses implement :meth:`candidates`, which says which boxes compete in which NMS group.
+    Subclasses implement :meth:`candidates`, which says which boxes compete in which NMS group,
+    and set `decoding_mode` to the model mode that uses them.
     See :class:`~keras_layers.keras_layer_DecodeDetections.DecodeDetections` for the arguments.
     """
+
+    decoding_mode = "inference"
 
     def __init__(
         self,
@@ -511,7 +514,7 @@ class DetectionDecoder(keras.layers.Layer):
         boxes = decode_centroid_offsets(
             y_pred, self.normalize_coords, self.img_height, self.img_width
         )
-        class_ids, scores, valid = self.candidates(y_pred[..., :-N_BOX_COLUMNS])
+        class_ids, scores, valid = self.candidates(y_pred[..., CLASS_SCORES])
         flat_index, kept = select_detections(
             boxes,
             scores,
@@ -525,7 +528,15 @@ class DetectionDecoder(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (input_shape[0], int(self.top_k), ROW_WIDTH)
 
-    def get_config(self):
+    def decoding_parameters(self) -> dict:
+        """The settings this layer decodes with, for code that must decode the same way.
+
+        Returns:
+            `confidence_thresh`, `iou_threshold`, `top_k`, `nms_max_output_size`, `coords`,
+            `normalize_coords`, `img_height` and `img_width` as plain Python values, and
+            `mode`: `'inference'` for `DecodeDetections`, `'inference_fast'` for
+            `DecodeDetectionsFast`.
+        """
         arguments = {
             "confidence_thresh": self.confidence_thresh,
             "iou_threshold": self.iou_threshold,
@@ -536,11 +547,13 @@ class DetectionDecoder(keras.layers.Layer):
             "img_height": self.img_height,
             "img_width": self.img_width,
         }
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in arguments.items()}
+        plain["mode"] = self.decoding_mode
+        return plain
+
+    def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                name: value.item() if isinstance(value, np.generic) else value
-                for name, value in arguments.items()
-            }
-        )
+        parameters = self.decoding_parameters()
+        del parameters["mode"]
+        config.update(parameters)
         return config

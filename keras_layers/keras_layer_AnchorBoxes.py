@@ -9,11 +9,12 @@ import numpy as np
 from keras import ops
 
 from ssd_encoder_decoder.anchor_boxes import (
-    BOX_FORMATS,
-    anchor_box_sizes,
     anchor_boxes_for_layer,
+    boxes_per_cell,
     height_width_pair,
 )
+from ssd_encoder_decoder.anchor_config import check_coords, check_ratio_list, check_variances
+from ssd_encoder_decoder.output_layout import ANCHOR_LAYER_WIDTH
 
 
 def _plain(value):
@@ -115,10 +116,9 @@ class AnchorBoxes(keras.layers.Layer):
         self.variances = [float(v) for v in variances]
         self.coords = coords
         self.normalize_coords = bool(normalize_coords)
-        self.n_boxes = len(
-            anchor_box_sizes(aspect_ratios, this_scale, next_scale, two_boxes_for_ar1, 1.0)
-        )
+        self.n_boxes = boxes_per_cell(aspect_ratios, two_boxes_for_ar1)
         self._anchors = None
+        self.feature_map_size = None
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[1] is None or input_shape[2] is None:
@@ -142,13 +142,34 @@ class AnchorBoxes(keras.layers.Layer):
         )
         variances = np.broadcast_to(np.asarray(self.variances), boxes.shape)
         self._anchors = np.concatenate([boxes, variances], axis=-1).astype(np.float32)
+        self.feature_map_size = (int(input_shape[1]), int(input_shape[2]))
 
     def call(self, x):
         anchors = ops.convert_to_tensor(self._anchors[None], dtype="float32")
         return ops.tile(anchors, (ops.shape(x)[0], 1, 1, 1, 1))
 
     def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], input_shape[2], self.n_boxes, 8)
+        return (input_shape[0], input_shape[1], input_shape[2], self.n_boxes, ANCHOR_LAYER_WIDTH)
+
+    def anchor_parameters(self) -> dict:
+        """The anchor settings of this layer, for `AnchorConfig.from_model`.
+
+        Returns:
+            The constructor arguments of `get_config()` without the generic layer keys, plus
+            `feature_map_size`: `(fh, fw)` of the input the layer was built on.
+
+        Raises:
+            ValueError: If the layer has not been built (its feature-map size is unknown).
+        """
+        if self.feature_map_size is None:
+            raise ValueError(
+                f"AnchorBoxes layer {self.name!r} has not been built yet, so its feature-map "
+                "size is unknown."
+            )
+        generic = set(super().get_config())
+        params = {k: v for k, v in self.get_config().items() if k not in generic}
+        params["feature_map_size"] = self.feature_map_size
+        return params
 
     def get_config(self):
         config = super().get_config()
@@ -180,16 +201,8 @@ def _check_arguments(
             "`this_scale` must be in [0, 1] and `next_scale` must be >= 0, but received "
             f"this_scale={this_scale!r} and next_scale={next_scale!r}."
         )
-    if len(aspect_ratios) == 0 or any(ar <= 0 for ar in aspect_ratios):
-        raise ValueError(
-            "`aspect_ratios` must be a non-empty sequence of positive numbers, but received "
-            f"aspect_ratios={aspect_ratios!r}."
-        )
-    if len(variances) != 4 or any(v <= 0 for v in variances):
-        raise ValueError(
-            f"`variances` must be 4 positive numbers, but received variances={variances!r}."
-        )
-    if coords not in BOX_FORMATS:
-        raise ValueError(f"`coords` must be one of {BOX_FORMATS}, but received coords={coords!r}.")
+    check_ratio_list("aspect_ratios", aspect_ratios)
+    check_variances(variances)
+    check_coords(coords)
     height_width_pair("this_steps", this_steps, None)
     height_width_pair("this_offsets", this_offsets, 0.5)

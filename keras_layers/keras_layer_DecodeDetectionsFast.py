@@ -56,6 +56,8 @@ class DecodeDetectionsFast(DetectionDecoder):
         [[2.0, 0.7, 120.0, 120.0, 180.0, 180.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
     """
 
+    decoding_mode = "inference_fast"
+
     def candidates(self, class_scores):
         """A single NMS group holding every box whose best class is not the background.
 

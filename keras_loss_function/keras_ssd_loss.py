@@ -7,11 +7,9 @@ from numbers import Real
 import keras
 from keras import ops
 
-# Column layout of the last axis of `y_true` / `y_pred`, shape (batch, n_boxes, n_classes + 12).
-CLASS_SCORES = slice(None, -12)
-OFFSETS = slice(-12, -8)
-BACKGROUND = 0
-OBJECT_CLASSES = slice(1, -12)
+from ssd_encoder_decoder.output_layout import BACKGROUND_ID as BACKGROUND
+from ssd_encoder_decoder.output_layout import CLASS_SCORES, OFFSETS
+from ssd_encoder_decoder.output_layout import OBJECT_CLASS_SCORES as OBJECT_CLASSES
 
 # Predicted probabilities are clipped below at this value before taking the logarithm.
 _MIN_PROBABILITY = 1e-15

@@ -95,6 +95,23 @@ def anchor_box_sizes(
     return np.array(sizes, dtype=np.float64).reshape(-1, 2)
 
 
+def boxes_per_cell(aspect_ratios: Sequence[float], two_boxes_for_ar1: bool) -> int:
+    """Number of anchor boxes in every cell of a predictor layer.
+
+    One box per aspect ratio, plus one more for each aspect ratio equal to 1 when
+    ``two_boxes_for_ar1`` is set (as ``anchor_box_sizes`` places them).
+
+    Args:
+        aspect_ratios: Width/height ratios of the layer.
+        two_boxes_for_ar1: Whether aspect ratio 1 gets a second box.
+
+    Returns:
+        The box count.
+    """
+    extra = sum(1 for ar in aspect_ratios if ar == 1) if two_boxes_for_ar1 else 0
+    return len(aspect_ratios) + extra
+
+
 def anchor_boxes_for_layer(
     feature_map_size: Sequence[int],
     img_height: int,

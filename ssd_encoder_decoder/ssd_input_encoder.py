@@ -9,7 +9,10 @@ object, ``(class_id, xmin, ymin, xmax, ymax)`` in absolute pixels (the column or
 * ``[..., :C]``: one-hot classes, column ``background_id`` for background (``C = n_classes + 1``);
 * ``[..., C:C+4]``: the ground truth encoded as offsets from the matched anchor (zeros elsewhere);
 * ``[..., C+4:C+8]``: the anchor box in the ``coords`` format;
-* ``[..., C+8:C+12]``: the four variances.
+* ``[..., C+8:C+12]``: the four variances
+
+(the slices ``CLASS_SCORES``, ``OFFSETS``, ``ANCHORS``, ``VARIANCES`` of
+``ssd_encoder_decoder.output_layout``).
 
 Matching follows the original library: every ground-truth box first takes its best anchor in a
 greedy bipartite matching; with ``matching_type='multi'`` every remaining anchor whose best IoU
@@ -27,6 +30,14 @@ import numpy as np
 
 from bounding_box_utils.bounding_box_utils import border_pixel_offset, convert_coordinates
 from ssd_encoder_decoder.anchor_boxes import anchor_boxes_for_layer
+from ssd_encoder_decoder.anchor_config import AnchorConfig
+from ssd_encoder_decoder.output_layout import (
+    ANCHORS,
+    N_BOX_COLUMNS,
+    OFFSETS,
+    VARIANCES,
+    model_n_classes,
+)
 
 # Columns of one ground-truth row (fixed order, whatever labels_format says elsewhere).
 _GT_CLASS = 0
@@ -34,17 +45,11 @@ _GT_XMIN, _GT_YMIN, _GT_XMAX, _GT_YMAX = 1, 2, 3, 4
 _GT_BOX = slice(_GT_XMIN, _GT_YMAX + 1)
 _GT_COLUMNS = 5
 
-# Tail of the last axis of y_encoded, counted from the end.
-_TAIL = 12
-_OFFSETS = slice(-12, -8)
-_ANCHORS = slice(-8, -4)
-_VARIANCES = slice(-4, None)
 
 # Positions inside a 4-vector for each box format.
 _X_PAIR = {"corners": [0, 2], "minmax": [0, 1]}
 _Y_PAIR = {"corners": [1, 3], "minmax": [2, 3]}
 
-_COORDS = ("minmax", "centroids", "corners")
 _BORDER_PIXELS = ("half", "include", "exclude")
 
 
@@ -142,13 +147,13 @@ class SSDInputEncoder:
     ) -> None:
         predictor_sizes = _as_predictor_sizes(predictor_sizes)
         n_layers = predictor_sizes.shape[0]
-        _check_scales(scales, min_scale, max_scale, n_layers)
-        _check_aspect_ratios(aspect_ratios_global, aspect_ratios_per_layer, n_layers)
-        variances = _as_variances(variances)
-        _check_choice("coords", coords, _COORDS)
+        anchor_config = AnchorConfig.from_arguments(
+            n_layers, img_height, img_width, min_scale, max_scale, scales,
+            aspect_ratios_global, aspect_ratios_per_layer, two_boxes_for_ar1, steps, offsets,
+            clip_boxes, variances, coords, normalize_coords,
+        )  # fmt: skip
+        variances = np.array(variances)
         _check_choice("border_pixels", border_pixels, _BORDER_PIXELS)
-        _check_per_layer_length("steps", steps, n_layers)
-        _check_per_layer_length("offsets", offsets, n_layers)
 
         self.img_height = img_height
         self.img_width = img_width
@@ -156,14 +161,8 @@ class SSDInputEncoder:
         self.predictor_sizes = predictor_sizes
         self.min_scale = min_scale
         self.max_scale = max_scale
-        if scales is None:
-            self.scales = np.linspace(min_scale, max_scale, n_layers + 1)
-        else:
-            self.scales = np.array(scales)
-        if aspect_ratios_per_layer is None:
-            self.aspect_ratios = [list(aspect_ratios_global)] * n_layers
-        else:
-            self.aspect_ratios = aspect_ratios_per_layer
+        self.scales = np.array(anchor_config.scales)
+        self.aspect_ratios = [list(ratios) for ratios in anchor_config.aspect_ratios]
         self.two_boxes_for_ar1 = two_boxes_for_ar1
         self.steps = steps if steps is not None else [None] * n_layers
         self.offsets = offsets if offsets is not None else [None] * n_layers
@@ -177,13 +176,71 @@ class SSDInputEncoder:
         self.normalize_coords = normalize_coords
         self.background_id = background_id
 
-        if aspect_ratios_per_layer is None:
-            self.n_boxes = _boxes_per_cell(aspect_ratios_global, two_boxes_for_ar1)
-        else:
-            self.n_boxes = [
-                _boxes_per_cell(ratios, two_boxes_for_ar1) for ratios in aspect_ratios_per_layer
-            ]
+        # One count for every layer when the aspect ratios are global, one per layer otherwise.
+        per_layer = aspect_ratios_per_layer is not None and len(aspect_ratios_per_layer) > 0
+        self.n_boxes = anchor_config.n_boxes if per_layer else anchor_config.n_boxes[0]
+        self.anchor_config = anchor_config
         self._build_anchors()
+
+    @classmethod
+    def from_model(
+        cls,
+        model: Any,
+        matching_type: str = "multi",
+        pos_iou_threshold: float = 0.5,
+        neg_iou_limit: float = 0.3,
+        border_pixels: str = "half",
+        background_id: int = 0,
+    ) -> SSDInputEncoder:
+        """An encoder whose anchors are read from a built model, so the two cannot disagree.
+
+        The image size, predictor sizes, scales, aspect ratios, `two_boxes_for_ar1`, steps,
+        offsets, `clip_boxes`, variances, `coords` and `normalize_coords` come from the model's
+        `AnchorBoxes` layers (`AnchorConfig.from_model`), the class count from the width of its
+        raw predictions. Only the matching settings are arguments.
+
+        Args:
+            model: A model built by `build_model`, `ssd_300` or `ssd_512` in any mode (also one
+                loaded from a `.keras` or legacy `.h5` file).
+            matching_type: As in the constructor.
+            pos_iou_threshold: As in the constructor.
+            neg_iou_limit: As in the constructor.
+            border_pixels: As in the constructor.
+            background_id: As in the constructor.
+
+        Returns:
+            The encoder.
+
+        Raises:
+            ValueError: If the model has no `AnchorBoxes` layers, its layers disagree on a
+                shared setting, or its raw predictions cannot be found.
+
+        Example:
+            >>> from models.keras_ssd7 import build_model
+            >>> model = build_model((300, 480, 3), n_classes=5, min_scale=0.08, max_scale=0.96)
+            >>> encoder = SSDInputEncoder.from_model(model, neg_iou_limit=0.3)
+            >>> encoder.predictor_sizes.tolist()
+            [[37, 60], [18, 30], [9, 15], [4, 7]]
+        """
+        config, predictor_sizes = AnchorConfig.from_model(model)
+        n_classes = model_n_classes(model)
+        if n_classes is None:
+            raise ValueError(
+                f"Model {getattr(model, 'name', model)!r} has no raw SSD predictions "
+                "(n_classes + 13 columns) to read its class count from."
+            )
+        return cls(
+            img_height=config.img_height,
+            img_width=config.img_width,
+            n_classes=n_classes,
+            predictor_sizes=predictor_sizes,
+            **config.encoder_arguments(),
+            matching_type=matching_type,
+            pos_iou_threshold=pos_iou_threshold,
+            neg_iou_limit=neg_iou_limit,
+            border_pixels=border_pixels,
+            background_id=background_id,
+        )
 
     # ------------------------------------------------------------------------------------------
     # Anchors
@@ -338,13 +395,13 @@ class SSDInputEncoder:
         """
         batch = _GroundTruthBatch(ground_truth_labels, self.n_classes, self.background_id)
         batch.check_inside_image(self.img_height, self.img_width)
-        y_encoded = np.empty((batch.size, len(self._anchors), self.n_classes + _TAIL))
+        y_encoded = np.empty((batch.size, len(self._anchors), self.n_classes + N_BOX_COLUMNS))
         y_encoded[...] = self._background_row()
         if batch.n_rows:
             self._encode_matches(y_encoded, batch)
         if diagnostics:
             y_matched_anchors = y_encoded.copy()
-            y_matched_anchors[..., _OFFSETS] = 0
+            y_matched_anchors[..., OFFSETS] = 0
             return y_encoded, y_matched_anchors
         return y_encoded
 
@@ -368,13 +425,13 @@ class SSDInputEncoder:
         return cached[1]
 
     def _compute_background_row(self) -> np.ndarray:
-        row = np.zeros((len(self._anchors), self.n_classes + _TAIL))
+        row = np.zeros((len(self._anchors), self.n_classes + N_BOX_COLUMNS))
         row[:, self.background_id] = 1
         variances = np.broadcast_to(self.variances, self._anchors.shape)
         with np.errstate(divide="ignore", invalid="ignore"):  # zero-size clipped anchors
-            row[:, _OFFSETS] = _encode_offsets(self._anchors, self._anchors, variances, self.coords)
-        row[:, _ANCHORS] = self._anchors
-        row[:, _VARIANCES] = variances
+            row[:, OFFSETS] = _encode_offsets(self._anchors, self._anchors, variances, self.coords)
+        row[:, ANCHORS] = self._anchors
+        row[:, VARIANCES] = variances
         return row
 
     def _ground_truth_in_coords(self, boxes: np.ndarray) -> np.ndarray:
@@ -429,7 +486,7 @@ class SSDInputEncoder:
         y_encoded[items, anchors, : self.n_classes] = 0
         y_encoded[items, anchors, class_ids] = 1
         variances = np.broadcast_to(self.variances, (len(rows), 4))
-        y_encoded[items, anchors, _OFFSETS] = _encode_offsets(
+        y_encoded[items, anchors, OFFSETS] = _encode_offsets(
             gt_boxes[rows], self._anchors[anchors], variances, self.coords
         )
 
@@ -1024,76 +1081,6 @@ def _as_predictor_sizes(predictor_sizes: Any) -> np.ndarray:
     return sizes
 
 
-def _check_scales(scales: Any, min_scale: Any, max_scale: Any, n_layers: int) -> None:
-    if scales is None:
-        if min_scale is None or max_scale is None:
-            raise ValueError(
-                "Either `min_scale` and `max_scale` or `scales` need to be specified, got "
-                f"min_scale={min_scale!r}, max_scale={max_scale!r}, scales=None"
-            )
-        if not 0 < min_scale <= max_scale:
-            raise ValueError(
-                "It must be 0 < min_scale <= max_scale, but min_scale = "
-                f"{min_scale} and max_scale = {max_scale}"
-            )
-        return
-    if len(scales) != n_layers + 1:
-        raise ValueError(
-            f"scales must have len(predictor_sizes) + 1 = {n_layers + 1} values, got "
-            f"{len(scales)}: {list(scales)}"
-        )
-    if np.any(np.asarray(scales) <= 0):
-        raise ValueError(f"All values in `scales` must be greater than 0, got {list(scales)}")
-
-
-def _check_aspect_ratios(global_ratios: Any, per_layer: Any, n_layers: int) -> None:
-    if per_layer is not None:
-        if len(per_layer) != n_layers:
-            raise ValueError(
-                "aspect_ratios_per_layer must have one list per predictor layer "
-                f"({n_layers}), got {len(per_layer)}: {per_layer!r}"
-            )
-        for layer, ratios in enumerate(per_layer):
-            if np.any(np.asarray(ratios) <= 0):
-                raise ValueError(
-                    "All aspect ratios must be greater than zero, got aspect_ratios_per_layer"
-                    f"[{layer}] = {ratios!r}"
-                )
-        return
-    if global_ratios is None:
-        raise ValueError(
-            "At least one of `aspect_ratios_global` and `aspect_ratios_per_layer` must not be None"
-        )
-    if np.any(np.asarray(global_ratios) <= 0):
-        raise ValueError(
-            f"All aspect ratios must be greater than zero, got aspect_ratios_global = "
-            f"{global_ratios!r}"
-        )
-
-
-def _as_variances(variances: Any) -> np.ndarray:
-    if len(variances) != 4:
-        raise ValueError(f"variances must hold 4 values, got {len(variances)}: {list(variances)!r}")
-    variances = np.array(variances)
-    if np.any(variances <= 0):
-        raise ValueError(f"All variances must be > 0, got variances = {variances.tolist()}")
-    return variances
-
-
 def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"Unexpected value {name}={value!r}; supported values are {allowed}")
-
-
-def _check_per_layer_length(name: str, values: Any, n_layers: int) -> None:
-    if values is not None and len(values) != n_layers:
-        raise ValueError(
-            f"{name} must have one value per predictor layer ({n_layers}), got "
-            f"{len(values)}: {values!r}"
-        )
-
-
-def _boxes_per_cell(aspect_ratios: Sequence[float], two_boxes_for_ar1: bool) -> int:
-    if 1 in aspect_ratios and two_boxes_for_ar1:
-        return len(aspect_ratios) + 1
-    return len(aspect_ratios)

@@ -49,19 +49,18 @@ from collections.abc import Sequence
 import numpy as np
 
 from bounding_box_utils.bounding_box_utils import border_pixel_offset, convert_coordinates, iou
+from ssd_encoder_decoder.output_layout import (
+    ANCHORS,
+    BOX,
+    BOX_COLUMNS,
+    CONFIDENCE,
+    N_BOX_COLUMNS,
+    OBJECT_CLASS_SCORES,
+    OFFSETS,
+    VARIANCES,
+)
 
-# Last-axis layout of the raw model output, counted from the end as the original did.
-N_BOX_COLUMNS = 12  # offsets + anchors + variances
-OFFSETS = slice(-12, -8)
-ANCHORS = slice(-8, -4)
-VARIANCES = slice(-4, None)
 INPUT_COORDS = ("centroids", "minmax", "corners")
-
-# Layout of a decoded row.
-CLASS_ID = 0
-CONFIDENCE = 1
-BOX = slice(2, 6)
-ROW_WIDTH = 6
 
 # Positions of (xmin, ymin, xmax, ymax) in a corners box.
 _XMIN, _YMIN, _XMAX, _YMAX = 0, 1, 2, 3
@@ -819,7 +818,7 @@ def _per_class_detections(
     images, anchors = np.divmod(positions, n_boxes)
 
     def boxes_of(selected):
-        return decode(y_pred[images[selected], anchors[selected], -N_BOX_COLUMNS:])
+        return decode(y_pred[images[selected], anchors[selected], BOX_COLUMNS])
 
     groups = images * (n_classes - 1) + classes
     kept = _nms_for_top_k(
@@ -962,7 +961,7 @@ def decode_detections_fast(
         min_classes=2,
     )
     background = y_pred[..., 0]
-    object_scores = y_pred[..., 1:-N_BOX_COLUMNS]
+    object_scores = y_pred[..., OBJECT_CLASS_SCORES]
     # The argmax class is an object class exactly when the best object score beats the
     # background score (a tie goes to the background, the first index); NaNs never pass.
     confidences = np.max(object_scores, axis=-1)
@@ -974,7 +973,7 @@ def decode_detections_fast(
     confidences = confidences[images, anchors].astype(compare_dtype)
 
     def boxes_of(selected):
-        return decode(y_pred[images[selected], anchors[selected], -N_BOX_COLUMNS:])
+        return decode(y_pred[images[selected], anchors[selected], BOX_COLUMNS])
 
     if iou_threshold:
         kept = _nms_for_top_k(
