@@ -6,7 +6,6 @@ first needed, so the evaluation maths works without them.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,50 +51,100 @@ def evaluation_transformations(
     return [ConvertTo3Channels(), pad, resize]
 
 
-def predict_batch(model: Any, batch: np.ndarray) -> Any:
-    """``model.predict(batch)``, silencing Keras' progress bar when the method accepts it."""
-    try:
-        accepts_verbose = "verbose" in inspect.signature(model.predict).parameters
-    except (TypeError, ValueError):
-        accepts_verbose = False
-    return model.predict(batch, verbose=0) if accepts_verbose else model.predict(batch)
+def decoding_settings(
+    model: Any,
+    model_mode: str,
+    img_height: int,
+    img_width: int,
+    pred_coords: str | None,
+    normalize_coords: bool | None,
+) -> Any:
+    """How to decode the model's output: read from the model, else from the arguments.
 
-
-def decoded_predictions(
-    y_pred: Any, model_mode: str, decoding: Mapping[str, Any], batch_size: int
-) -> list[np.ndarray]:
-    """Per-image decoded predictions ``(k, 6)`` of one batch of model output.
+    For an SSD model of this library the box format, normalisation and image size come from
+    the model (`models.prediction.model_decoding`); `pred_coords` and `normalize_coords` may
+    then be None, and an explicit value that contradicts the model is an error (it would make
+    every box wrong). For any other object with `predict(batch)` the arguments are used, None
+    meaning `'centroids'` and `True` (the original library's defaults).
 
     Args:
-        y_pred: The model output: raw ``(B, n_boxes, n_classes + 13)`` in ``'training'`` mode
-            (decoded with ``decode_detections(y_pred, **decoding)``), otherwise decoded and
-            zero-padded ``(B, top_k, 6)`` whose padding rows (class 0) are dropped.
-        model_mode: ``'training'``, ``'inference'`` or ``'inference_fast'``.
-        decoding: Keyword arguments of ``decode_detections``.
-        batch_size: Number of images in the batch, checked against the output.
+        model: The model (or any object with `predict`).
+        model_mode: `'training'`, `'inference'` or `'inference_fast'`.
+        img_height: Model input height in pixels.
+        img_width: Model input width in pixels.
+        pred_coords: The model's box format, or None.
+        normalize_coords: Whether the model's coordinates are relative, or None.
 
     Returns:
-        One array per image, rows ``[class_id, confidence, xmin, ymin, xmax, ymax]``.
+        A `models.prediction.DecodingSettings`.
+
+    Raises:
+        ValueError: If an explicit argument or `model_mode` contradicts the model.
+    """
+    from models.prediction import DecodingSettings, model_decoding
+
+    try:
+        found = model_decoding(model)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        found = None  # not an SSD model of this library: trust the arguments
+    if found is None:
+        return DecodingSettings(
+            mode="training" if model_mode == "training" else "inference",
+            img_height=img_height,
+            img_width=img_width,
+            coords="centroids" if pred_coords is None else pred_coords,
+            normalize_coords=True if normalize_coords is None else bool(normalize_coords),
+        )
+    if (model_mode == "training") != (found.mode == "training"):
+        raise ValueError(
+            f"`model_mode`={model_mode!r}, but the model is a {found.mode!r}-mode model "
+            f"({'raw predictions' if found.mode == 'training' else 'decoded boxes'})."
+        )
+    if pred_coords is not None and pred_coords != found.coords:
+        raise ValueError(
+            f"`decoding_pred_coords`={pred_coords!r}, but the model was built with "
+            f"coords={found.coords!r}; leave it None to use the model's."
+        )
+    if normalize_coords is not None and bool(normalize_coords) != found.normalize_coords:
+        raise ValueError(
+            f"`decoding_normalize_coords`={normalize_coords!r}, but the model was built with "
+            f"normalize_coords={found.normalize_coords!r}; leave it None to use the model's."
+        )
+    return found
+
+
+def predict_decoded(
+    model: Any,
+    batch: np.ndarray,
+    settings: Any,
+    decoding: Mapping[str, Any],
+) -> list[np.ndarray]:
+    """Per-image decoded predictions `(k, 6)` of one batch, in model-input pixels.
+
+    Args:
+        model: The model (or any object with `predict`).
+        batch: The images `(B, img_height, img_width, 3)`.
+        settings: From `decoding_settings`.
+        decoding: `confidence_thresh`, `iou_threshold`, `top_k` and `border_pixels`, applied
+            to raw (training-mode) output only; a decoded output keeps its own.
+
+    Returns:
+        One array per image, rows `[class_id, confidence, xmin, ymin, xmax, ymax]`.
 
     Raises:
         ValueError: If the output does not have the expected shape.
     """
-    y_pred = np.asarray(y_pred)
-    if y_pred.ndim != 3 or len(y_pred) != batch_size:
-        raise ValueError(
-            f"The model output for a batch of {batch_size} images must have shape "
-            f"({batch_size}, boxes, values), got {y_pred.shape}."
-        )
-    if model_mode == "training":
-        from ssd_encoder_decoder.ssd_output_decoder import decode_detections
+    from models.prediction import decode_model_output, predict_batch
 
-        return decode_detections(y_pred, **decoding)
-    if y_pred.shape[-1] < 6:
+    y_pred = predict_batch(model, batch)
+    if y_pred.ndim != 3 or len(y_pred) != len(batch):
         raise ValueError(
-            f"A model in {model_mode!r} mode must output decoded boxes (batch, top_k, 6), got "
-            f"shape {y_pred.shape}; use model_mode='training' for raw predictions."
+            f"The model output for a batch of {len(batch)} images must have shape "
+            f"({len(batch)}, boxes, values), got {y_pred.shape}."
         )
-    return [item[item[:, 0] != 0] for item in y_pred]
+    if settings.mode != "training":
+        return decode_model_output(y_pred, settings)
+    return decode_model_output(y_pred, settings, **decoding)
 
 
 def to_original_images(predictions: Sequence[np.ndarray], inverse_transforms: Sequence) -> list:

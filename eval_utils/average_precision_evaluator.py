@@ -181,8 +181,8 @@ class Evaluator:
         decoding_confidence_thresh: float = 0.01,
         decoding_iou_threshold: float = 0.45,
         decoding_top_k: int = 200,
-        decoding_pred_coords: str = "centroids",
-        decoding_normalize_coords: bool = True,
+        decoding_pred_coords: str | None = None,
+        decoding_normalize_coords: bool | None = None,
     ) -> Any:
         """Predicts on the whole dataset and computes the mean average precision.
 
@@ -211,10 +211,14 @@ class Evaluator:
             decoding_confidence_thresh: Training mode only: decoder confidence threshold.
             decoding_iou_threshold: Training mode only: decoder NMS IoU threshold.
             decoding_top_k: Training mode only: boxes kept per image.
-            decoding_pred_coords: Training mode only: ``'centroids'``, ``'minmax'`` or
-                ``'corners'``, the model's box format.
+            decoding_pred_coords: Training mode only: `'centroids'`, `'minmax'` or
+                `'corners'`, the model's box format. None (default) reads it from the model's
+                `AnchorBoxes` layers; a value contradicting the model raises ValueError. Only
+                for a model without such layers does it matter (None then means
+                `'centroids'`).
             decoding_normalize_coords: Training mode only: whether the model outputs relative
-                coordinates.
+                coordinates. None (default) reads it from the model, as `decoding_pred_coords`
+                (None then means True). See docs/differences.md#evaluator-reads-the-model.
 
         Returns:
             The mean average precision, or ``[mAP, average_precisions, precisions, recalls]``
@@ -317,8 +321,8 @@ class Evaluator:
         decoding_confidence_thresh: float = 0.01,
         decoding_iou_threshold: float = 0.45,
         decoding_top_k: int = 200,
-        decoding_pred_coords: str = "centroids",
-        decoding_normalize_coords: bool = True,
+        decoding_pred_coords: str | None = None,
+        decoding_normalize_coords: bool | None = None,
         decoding_border_pixels: str = "include",
         round_confidences: int | bool = False,
         verbose: bool = True,
@@ -340,8 +344,10 @@ class Evaluator:
             decoding_confidence_thresh: Training mode: decoder confidence threshold.
             decoding_iou_threshold: Training mode: decoder NMS IoU threshold.
             decoding_top_k: Training mode: boxes kept per image.
-            decoding_pred_coords: Training mode: the model's box format.
-            decoding_normalize_coords: Training mode: relative model coordinates.
+            decoding_pred_coords: Training mode: the model's box format; None reads it from
+                the model (see `__call__`).
+            decoding_normalize_coords: Training mode: relative model coordinates; None reads
+                it from the model.
             decoding_border_pixels: Training mode: ``border_pixels`` of the decoder's NMS.
             round_confidences: False, or the number of decimals of the stored confidences.
             verbose: Print the dataset size and a progress bar.
@@ -351,17 +357,17 @@ class Evaluator:
             ``prediction_results`` if ``ret``, else None.
 
         Raises:
-            ValueError: For an unknown ``data_generator_mode`` or a model output of the wrong
-                shape.
+            ValueError: For an unknown ``data_generator_mode``, a model output of the wrong
+                shape, or decoding arguments that contradict the model.
         """
+        settings = _prediction.decoding_settings(
+            self.model, self.model_mode, img_height, img_width, decoding_pred_coords,
+            decoding_normalize_coords,
+        )  # fmt: skip
         decoding = {
             "confidence_thresh": decoding_confidence_thresh,
             "iou_threshold": decoding_iou_threshold,
             "top_k": decoding_top_k,
-            "input_coords": decoding_pred_coords,
-            "normalize_coords": decoding_normalize_coords,
-            "img_height": img_height,
-            "img_width": img_width,
             "border_pixels": decoding_border_pixels,
         }
         results = [[] for _ in range(self.n_classes + 1)]
@@ -369,12 +375,7 @@ class Evaluator:
             img_height, img_width, batch_size, data_generator_mode, verbose
         )
         for batch_x, batch_ids, batch_inverters in batches:
-            y_pred = _prediction.decoded_predictions(
-                _prediction.predict_batch(self.model, batch_x),
-                self.model_mode,
-                decoding,
-                len(batch_x),
-            )
+            y_pred = _prediction.predict_decoded(self.model, batch_x, settings, decoding)
             y_pred = _prediction.to_original_images(y_pred, batch_inverters)
             self._add_predictions(
                 results,

@@ -132,8 +132,8 @@ def predict_all_to_json(
     confidence_thresh: float = 0.01,
     iou_threshold: float = 0.45,
     top_k: int = 200,
-    pred_coords: str = "centroids",
-    normalize_coords: bool = True,
+    pred_coords: str | None = None,
+    normalize_coords: bool | None = None,
     verbose: bool = True,
 ) -> None:
     """Runs a model over a dataset and writes its detections as a COCO results JSON file.
@@ -158,8 +158,10 @@ def predict_all_to_json(
         confidence_thresh: Training mode: decoder confidence threshold.
         iou_threshold: Training mode: decoder NMS IoU threshold.
         top_k: Training mode: boxes kept per image.
-        pred_coords: Training mode: the model's box format.
-        normalize_coords: Training mode: whether the model outputs relative coordinates.
+        pred_coords: Training mode: the model's box format; None reads it from the model
+            (`'centroids'` for a model without `AnchorBoxes` layers).
+        normalize_coords: Training mode: whether the model outputs relative coordinates; None
+            reads it from the model (True for a model without `AnchorBoxes` layers).
         verbose: Print the dataset size, a progress bar and the output path.
 
     Raises:
@@ -180,14 +182,14 @@ def predict_all_to_json(
         returns={"processed_images", "image_ids", "inverse_transform"},
         keep_images_without_gt=True,
     )
+    settings = _prediction.decoding_settings(
+        model, model_mode, img_height, img_width, pred_coords, normalize_coords
+    )
     decoding = {
         "confidence_thresh": confidence_thresh,
         "iou_threshold": iou_threshold,
         "top_k": top_k,
-        "input_coords": pred_coords,
-        "normalize_coords": normalize_coords,
-        "img_height": img_height,
-        "img_width": img_width,
+        "border_pixels": "half",
     }
     n_images = data_generator.get_dataset_size()
     batches = range(ceil(n_images / batch_size))
@@ -197,9 +199,7 @@ def predict_all_to_json(
     results = []
     for _ in batches:
         batch_x, batch_ids, batch_inverters = next(generator)
-        y_pred = _prediction.decoded_predictions(
-            _prediction.predict_batch(model, batch_x), model_mode, decoding, len(batch_x)
-        )
+        y_pred = _prediction.predict_decoded(model, batch_x, settings, decoding)
         y_pred = _prediction.to_original_images(y_pred, batch_inverters)
         results.extend(detections_to_coco_results(y_pred, batch_ids, classes_to_cats))
     with open(out_file, "w") as handle:

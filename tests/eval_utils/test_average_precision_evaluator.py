@@ -403,3 +403,39 @@ def test_call_bad_mode_and_output(dataset, inference_model, image_files, toy):
     with pytest.raises(ValueError, match="has no labels"):
         Evaluator(inference_model, 2, unlabelled)(*toy.INPUT_SIZE, batch_size=2, verbose=False)
     assert inference_model.calls == 0
+
+
+def test_call_decodes_a_real_model_with_its_own_settings(dataset, image_files):
+    """A model with pixel anchors (the builders' default) is decoded as such, as
+    `predict_detections` does, and contradicting decoding arguments are refused."""
+    import cv2
+
+    from models.keras_ssd7 import build_model
+    from models.prediction import predict_detections
+
+    model = build_model((64, 96, 3), n_classes=2, min_scale=0.2, max_scale=0.9,
+                        subtract_mean=127.5, divide_by_stddev=127.5)  # fmt: skip
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        shape = weight.shape
+        ones = "variance" in weight.path or "gamma" in weight.path
+        weight.assign(np.ones(shape, "float32") if ones else rng.normal(0, 0.05, shape))
+    evaluator = Evaluator(model, 2, dataset, model_mode="training")
+    evaluator(64, 96, batch_size=2, decoding_confidence_thresh=0.4, verbose=False)
+    images = [cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB) for path in image_files]
+    expected = predict_detections(model, images, confidence_thresh=0.4, border_pixels="include")
+    assert sum(len(rows) for rows in expected) > 0
+    for class_id in (1, 2):
+        mine = sorted(tuple(entry[1:]) for entry in evaluator.prediction_results[class_id])
+        theirs = sorted(
+            (float(row[1]), *row[2:].tolist())
+            for rows in expected
+            for row in rows
+            if row[0] == class_id
+        )
+        # The evaluator's inverse resize rounds the boxes to whole pixels.
+        np.testing.assert_allclose(np.array(mine), np.array(theirs), atol=0.5 + 1e-6)
+    with pytest.raises(ValueError, match="normalize_coords=False"):
+        evaluator(64, 96, batch_size=2, decoding_normalize_coords=True, verbose=False)
+    with pytest.raises(ValueError, match="'training'-mode model"):
+        Evaluator(model, 2, dataset, model_mode="inference")(64, 96, 2, verbose=False)
