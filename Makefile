@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# `make demo DEMO_ARGS="--minutes 68"` trains four times longer (see `python -m misc_utils.demo -h`).
+# `make demo DEMO_ARGS="--minutes 68"` trains four times longer (see `python -m ssd_app.demo -h`).
 DEMO_ARGS ?=
 
 .PHONY: venv demo demo-encode-decode test test-slow lint bench clean
@@ -20,7 +20,7 @@ $(STAMP): requirements.txt setup.py
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m misc_utils.demo $(DEMO_ARGS)
+	$(BIN)/python -m ssd_app.demo $(DEMO_ARGS)
 
 demo-encode-decode: $(STAMP)
 	$(BIN)/python scripts/demo_encode_decode.py

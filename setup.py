@@ -11,8 +11,10 @@ PACKAGES = [
     "ssd_encoder_decoder",
     "bounding_box_utils",
     "data_generator",
+    "data_generator.synthetic_traffic",
     "eval_utils",
     "misc_utils",
+    "ssd_app",
 ]
 
 setup(
@@ -37,7 +39,7 @@ setup(
         "matplotlib>=3.8",
         "pillow>=10",
     ],
-    entry_points={"console_scripts": ["ssd-keras = misc_utils.cli:main"]},
+    entry_points={"console_scripts": ["ssd-keras = ssd_app.cli:main"]},
     extras_require={
         "coco": ["pycocotools>=2.0.7"],
         "test": ["pytest>=8", "ruff>=0.6", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6"],

@@ -56,8 +56,8 @@ from data_generator.data_augmentation_chain_constant_input_size import (
 )
 from data_generator.data_augmentation_chain_original_ssd import SSDDataAugmentation
 from data_generator.object_detection_2d_data_generator import DataGenerator
-from misc_utils._cli_setup import SSD7_CONFIG
-from misc_utils._cli_train import augmentation_chain
+from ssd_app._cli_setup import SSD7_CONFIG
+from ssd_app._cli_train import augmentation_chain
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
 BATCH_SIZE = 16

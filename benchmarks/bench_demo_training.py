@@ -47,8 +47,8 @@ from data_generator.synthetic_traffic import generate_dataset
 from keras_layers.keras_layer_BatchNormalization import (
     BatchNormalization as FusedBatchNormalization,
 )
-from misc_utils import _cli_setup as setup
-from misc_utils._cli_train import augmentation_chain, build_model, input_encoder
+from ssd_app import _cli_setup as setup
+from ssd_app._cli_train import augmentation_chain, build_model, input_encoder
 
 N_IMAGES = 96
 # name -> (precision, batch size, jit_compile, pipeline, batch norm)

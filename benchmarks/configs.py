@@ -5,7 +5,7 @@ Derived from the command line's model configurations, which hold the tutorials' 
 
 from __future__ import annotations
 
-from misc_utils._cli_setup import SSD7_CONFIG, SSD300_CONFIG, ModelConfig
+from ssd_app._cli_setup import SSD7_CONFIG, SSD300_CONFIG, ModelConfig
 
 
 def _encoder(config: ModelConfig, n_classes: int, predictor_sizes: list) -> dict:

@@ -8,7 +8,7 @@ import math
 import os
 from typing import Any
 
-from misc_utils import _cli_setup as setup
+from ssd_app import _cli_setup as setup
 
 LOG_NAME = "training_log.csv"
 

@@ -1,6 +1,6 @@
 """The main job: generate the road-traffic data, train SSD7, evaluate it, write one output folder.
 
-``make demo`` runs ``python -m misc_utils.demo``; ``ssd-keras demo`` is the same command. Steps:
+``make demo`` runs ``python -m ssd_app.demo``; ``ssd-keras demo`` is the same command. Steps:
 
 1. Write the synthetic road-traffic dataset (``data_generator.synthetic_traffic``) into
    ``OUTPUT_DIR/data`` unless the same dataset (same seed and sizes) is already there.
@@ -9,7 +9,7 @@
    the tutorial's ``SSDInputEncoder`` (and, on request, its augmentation chain) for a budget of
    wall-clock minutes (``--minutes``) or a fixed number of epochs (``--epochs``), with a warm-up
    + cosine learning rate fitted to the budget
-   (:class:`misc_utils.training_budget.TrainingBudget`).
+   (:class:`ssd_app.training_budget.TrainingBudget`).
 3. Evaluate on the validation split: Pascal VOC average precision per class and the mean
    (11-point, IoU 0.5), predictions decoded in the graph by an inference-mode model.
 4. Write into ``OUTPUT_DIR``: ``ssd7.keras`` and ``ssd7.h5`` (training-mode model, float32),
@@ -28,8 +28,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from misc_utils import _cli_setup as setup
-from misc_utils import _demo_report as report
+from ssd_app import _cli_setup as setup
+from ssd_app import _demo_report as report
+from ssd_app._common import detect, positive_float, positive_int
 
 N_CLASSES = 5  # car, truck, pedestrian, bicyclist, traffic light
 DEFAULT_MINUTES = 17.0  # with setup, data and evaluation: 18.3 minutes measured on 2 cores
@@ -47,8 +48,6 @@ _DATASET_STAMP = "dataset.json"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the demo's options to ``parser``."""
-    from misc_utils.cli import positive_float, positive_int
-
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
         "--minutes",
@@ -151,9 +150,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m misc_utils.demo``."""
+    """The argument parser of ``python -m ssd_app.demo``."""
     parser = argparse.ArgumentParser(
-        prog="python -m misc_utils.demo",
+        prog="python -m ssd_app.demo",
         description="Generate the road-traffic dataset, train SSD7 on it, evaluate it on the "
         "validation split and write models, log, plots and prediction images to one folder.",
     )
@@ -226,7 +225,7 @@ def training_inputs(
     args: argparse.Namespace, model: Any, train_set: Any, val_set: Any
 ) -> tuple[Any, Any]:
     """The training ``PyDataset`` (augmented, encoded) and the validation-loss ``PyDataset``."""
-    from misc_utils._cli_train import augmentation_chain, encoded_datasets, input_encoder
+    from ssd_app._cli_train import augmentation_chain, encoded_datasets, input_encoder
 
     config = setup.SSD7_CONFIG
     return encoded_datasets(
@@ -256,7 +255,7 @@ def _first_images(dataset: Any, count: int) -> Any:
 
 def budget_callback(args: argparse.Namespace) -> tuple[int, Any]:
     """The ``epochs`` to pass to ``fit`` and the :class:`TrainingBudget` for the arguments."""
-    from misc_utils.training_budget import TrainingBudget
+    from ssd_app.training_budget import TrainingBudget
 
     shape = {"warmup_fraction": 0.0, "final_fraction": 1.0} if args.schedule == "constant" else {}
     if args.epochs is not None:
@@ -287,8 +286,8 @@ def train(
     """Builds and trains SSD7; returns the trained model and facts about the run."""
     import keras
 
-    from misc_utils._cli_train import LOG_NAME, build_model
-    from misc_utils.training_budget import BudgetProgbarLogger
+    from ssd_app._cli_train import LOG_NAME, build_model
+    from ssd_app.training_budget import BudgetProgbarLogger
 
     precision = resolve_precision(args.precision)
     keras.utils.set_random_seed(args.seed)
@@ -355,8 +354,8 @@ def float32_models(trained: Any) -> tuple[Any, Any]:
     """
     import keras
 
-    from misc_utils._cli_train import build_model
     from models.keras_ssd7 import build_model as build_ssd7
+    from ssd_app._cli_train import build_model
 
     config = setup.SSD7_CONFIG
     export = build_model(config, N_CLASSES, float(trained.optimizer.learning_rate))
@@ -425,7 +424,6 @@ def draw_predictions(inference_model: Any, val_set: Any, count: int, output_dir:
     """Saves ``predictions/<image>.png`` for the first ``count`` validation images."""
     from data_generator.image_io import read_image, to_three_channels
     from data_generator.synthetic_traffic import CLASS_NAMES
-    from misc_utils.cli import detect
 
     folder = os.path.join(output_dir, "predictions")
     os.makedirs(folder, exist_ok=True)
@@ -496,7 +494,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line ``python -m misc_utils.demo``; bad input gives one error line and exit 2."""
+    """Command line ``python -m ssd_app.demo``; bad input gives one error line and exit 2."""
     from data_generator.dataset_errors import DatasetError
 
     args = build_parser().parse_args(argv)

@@ -1,4 +1,4 @@
-"""Command-line interface ``ssd-keras`` (also ``python -m misc_utils.cli``).
+"""Command-line interface ``ssd-keras`` (also ``python -m ssd_app.cli``).
 
 Subcommands:
 
@@ -7,7 +7,7 @@ Subcommands:
   model, and writes ``model.keras``, ``model.h5`` and ``training_log.csv``.
 * ``evaluate``: prints the Pascal VOC average precision per class and the mean.
 * ``predict``: draws the detected boxes on images (PNG) and writes ``detections.csv``.
-* ``demo``: the main job of ``make demo`` (:mod:`misc_utils.demo`): generates the road-traffic
+* ``demo``: the main job of ``make demo`` (:mod:`ssd_app.demo`): generates the road-traffic
   data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one folder.
 
 Bad input (missing paths, class ids above ``--n-classes``, unwritable output folders, unreadable
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import os
 import sys
 import traceback
@@ -27,7 +26,15 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from misc_utils import _cli_setup as setup
+from ssd_app import _cli_setup as setup
+from ssd_app._common import (
+    class_names,
+    confidence,
+    detect,
+    iou_threshold,
+    positive_float,
+    positive_int,
+)
 
 EXIT_BAD_INPUT = 2
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -45,58 +52,6 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
         self.exit(EXIT_BAD_INPUT, f"ssd-keras: error: {text} (see '{self.prog} --help')\n")
-
-
-def positive_int(text: str) -> int:
-    """``argparse`` type: an integer of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _finite_float(text: str) -> float | None:
-    """``text`` as a finite float, None if it is not one."""
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def positive_float(text: str) -> float:
-    """``argparse`` type: a finite number above 0."""
-    value = _finite_float(text)
-    if value is None or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def iou_threshold(text: str) -> float:
-    """``argparse`` type: an IoU threshold in ``(0, 1]``."""
-    value = _finite_float(text)
-    if value is None or not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected an IoU in (0, 1], got {text!r}")
-    return value
-
-
-def confidence(text: str) -> float:
-    """``argparse`` type: a confidence threshold in ``[0, 1]``."""
-    value = _finite_float(text)
-    if value is None or not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a confidence in [0, 1], got {text!r}")
-    return value
-
-
-def class_names(text: str) -> tuple[str, ...]:
-    """``argparse`` type: comma-separated class names, none of them empty."""
-    names = tuple(name.strip() for name in text.split(","))
-    if not all(names):
-        raise argparse.ArgumentTypeError(f"expected comma-separated non-empty names, got {text!r}")
-    return names
 
 
 def _add_data_options(parser: argparse.ArgumentParser, splits: Sequence[str]) -> None:
@@ -297,7 +252,7 @@ def _predict_parser(subparsers: Any) -> None:
 
 
 def _demo_parser(subparsers: Any) -> None:
-    from misc_utils import demo
+    from ssd_app import demo
 
     parser = subparsers.add_parser(
         "demo",
@@ -328,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from misc_utils._cli_train import run_train
+    from ssd_app._cli_train import run_train
 
     return run_train(args)
 
@@ -441,44 +396,6 @@ def drawing_names(paths: Sequence[str]) -> list[str]:
     return names
 
 
-def detect(model: Any, image: np.ndarray, confidence: float, iou_threshold: float) -> np.ndarray:
-    """Detections of one RGB image as a ``(k, 6)`` array.
-
-    Args:
-        model: A training- or inference-mode SSD model, or a :class:`_cli_setup.CheckedModel`.
-        image: ``(H, W, 3)`` uint8 RGB image of any size.
-        confidence: Minimum confidence.
-        iou_threshold: NMS IoU threshold (training-mode models only).
-
-    Returns:
-        Rows ``(class_id, confidence, xmin, ymin, xmax, ymax)``, corners in pixels of ``image``.
-    """
-    import cv2
-
-    from ssd_encoder_decoder.ssd_output_decoder import decode_detections
-
-    height, width = setup.model_input_size(model)
-    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    raw = model.predict(resized[np.newaxis], verbose=0)
-    if setup.model_is_decoded(model):
-        boxes = np.asarray(raw[0])
-        boxes = boxes[(boxes[:, 0] > 0) & (boxes[:, 1] >= confidence)]
-    else:
-        boxes = decode_detections(
-            raw,
-            confidence_thresh=confidence,
-            iou_threshold=iou_threshold,
-            top_k=200,
-            normalize_coords=True,
-            img_height=height,
-            img_width=width,
-        )[0]
-    boxes = np.array(boxes, dtype=np.float64).reshape(-1, 6)
-    boxes[:, [2, 4]] *= image.shape[1] / width
-    boxes[:, [3, 5]] *= image.shape[0] / height
-    return boxes
-
-
 def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] | None) -> Any:
     """A BGR copy of the RGB ``image`` with ``boxes`` (rows as :func:`detect`) drawn on it.
 
@@ -573,11 +490,11 @@ def _error_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line ``argv`` (default ``sys.argv[1:]``) and returns the exit code.
 
-    Bad arguments, and bad input (:class:`misc_utils._cli_setup.CliError`, the data generator's
+    Bad arguments, and bad input (:class:`ssd_app._cli_setup.CliError`, the data generator's
     ``DatasetError`` family, ``ValueError``, ``OSError``), print one ``ssd-keras: error: ...`` line
     on stderr and give exit code 2; with ``--debug`` the traceback is printed as well. Arguments,
     paths and label files are checked before Keras is imported, and its backend's start-up log
-    lines are hidden (:func:`misc_utils._cli_setup.import_keras`).
+    lines are hidden (:func:`ssd_app._cli_setup.import_keras`).
     """
     from data_generator.dataset_errors import DatasetError
 

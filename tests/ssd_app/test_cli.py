@@ -1,4 +1,4 @@
-"""Tests of the ``ssd-keras`` command line (``misc_utils.cli``) on a tiny synthetic dataset."""
+"""Tests of the ``ssd-keras`` command line (``ssd_app.cli``) on a tiny synthetic dataset."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from data_generator.synthetic_traffic import generate_dataset
-from misc_utils import _cli_setup as setup
-from misc_utils import cli
+from ssd_app import _cli_setup as setup
+from ssd_app import cli
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY_TRAINING = ("--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "2", "--verbose", "0")
@@ -207,7 +207,7 @@ def test_predict_and_evaluate_report_missing_model(data, tmp_path, capsys):
 def test_subprocess_bad_input_has_no_traceback(tmp_path):
     labels = tmp_path / "labels.csv"
     labels.write_text("frame,xmin,xmax,ymin,ymax,class_id\n", encoding="utf-8")
-    command = [sys.executable, "-m", "misc_utils.cli", "train", "--images-dir",
+    command = [sys.executable, "-m", "ssd_app.cli", "train", "--images-dir",
                str(tmp_path / "missing"), "--train-labels", str(labels),
                "--output-dir", str(tmp_path / "out")]  # fmt: skip
     result = subprocess.run(
@@ -229,7 +229,7 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys):
 
 
 def test_ssd300_configuration_matches_its_encoder():
-    from misc_utils import _cli_train
+    from ssd_app import _cli_train
 
     config = setup.MODEL_CONFIGS["ssd300"]
     model = _cli_train.build_model(config, n_classes=20, learning_rate=0.001)
@@ -523,7 +523,7 @@ def test_corrupt_training_log_is_reported_on_resume(data, trained, tmp_path, cap
 
 
 def test_epochs_in_log(tmp_path):
-    from misc_utils._cli_train import epochs_in_log
+    from ssd_app._cli_train import epochs_in_log
 
     assert epochs_in_log(str(tmp_path)) == 0
     (tmp_path / "training_log.csv").write_text("", encoding="utf-8")
@@ -600,7 +600,7 @@ def test_model_giving_nan_is_reported(data, nan_models, tmp_path, capsys, mode):
 def _run_cli(args, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = (
-        "import sys\nfrom misc_utils import cli\n"
+        "import sys\nfrom ssd_app import cli\n"
         f"code = cli.main({args!r})\n"
         "print('keras imported' if 'keras' in sys.modules else 'keras not imported')\n"
         "sys.exit(code)\n"
@@ -635,7 +635,7 @@ def test_error_after_loading_keras_is_the_only_stderr_line(data, trained, tmp_pa
 
 
 def test_subprocess_bad_argument_is_one_line():
-    command = [sys.executable, "-m", "misc_utils.cli", "predict", "m.keras", "x.jpg",
+    command = [sys.executable, "-m", "ssd_app.cli", "predict", "m.keras", "x.jpg",
                "--output-dir", "o", "--iou-threshold", "nan"]  # fmt: skip
     result = subprocess.run(
         command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False

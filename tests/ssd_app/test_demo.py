@@ -1,4 +1,4 @@
-"""Tests of the main job ``misc_utils.demo`` (``make demo``) with a tiny dataset and budget."""
+"""Tests of the main job ``ssd_app.demo`` (``make demo``) with a tiny dataset and budget."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from misc_utils import _cli_setup as setup
-from misc_utils import cli, demo
+from ssd_app import _cli_setup as setup
+from ssd_app import cli, demo
 
 TINY = (
     "--n-train", "6", "--n-val", "3", "--batch-size", "2", "--steps-per-epoch", "2",

@@ -1,4 +1,4 @@
-"""Tests of ``misc_utils.training_budget``: the warm-up + cosine curve and the budget callback."""
+"""Tests of ``ssd_app.training_budget``: the warm-up + cosine curve and the budget callback."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from misc_utils.training_budget import BudgetProgbarLogger, TrainingBudget, warmup_cosine
+from ssd_app.training_budget import BudgetProgbarLogger, TrainingBudget, warmup_cosine
 
 
 def test_warmup_cosine_hand_values():

@@ -1,0 +1,14 @@
+"""The application built on the SSD library: the `ssd-keras` command line and the demo.
+
+* `ssd_app.cli`: the `ssd-keras` console script (`train`, `evaluate`, `predict`, `demo`), also
+  `python -m ssd_app.cli`.
+* `ssd_app.demo`: the main job of `make demo` (`python -m ssd_app.demo`): generates the synthetic
+  road-traffic data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one
+  output folder.
+* `ssd_app.training_budget`: `TrainingBudget`, a warm-up + cosine learning rate fitted to a
+  training-time budget (steps or wall-clock minutes) that ends training when it is spent.
+
+The library packages (`models`, `keras_layers`, `keras_loss_function`, `ssd_encoder_decoder`,
+`bounding_box_utils`, `data_generator`, `eval_utils`, `misc_utils`) never import this package;
+`tests/test_import_graph.py` checks it.
+"""
