@@ -56,7 +56,7 @@ from data_generator.data_augmentation_chain_constant_input_size import (
 )
 from data_generator.data_augmentation_chain_original_ssd import SSDDataAugmentation
 from data_generator.object_detection_2d_data_generator import DataGenerator
-from ssd_app._cli_setup import SSD7_CONFIG
+from models.presets import SSD7_ROAD_TRAFFIC
 from ssd_app._cli_train import augmentation_chain
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
@@ -69,7 +69,7 @@ ORIGINAL_GENERATE = {"SSD7": 215.0, "SSD300": 104.0}
 
 def ssd7_chain() -> DataAugmentationConstantInputSize:
     """The augmentation chain of the SSD7 training tutorial (the one the CLI trains with)."""
-    return augmentation_chain(SSD7_CONFIG)
+    return augmentation_chain(SSD7_ROAD_TRAFFIC)
 
 
 PIPELINES: dict[str, tuple[Callable, dict]] = {

@@ -1,8 +1,8 @@
-"""Benchmark: ``decode_detections`` against the original library's NumPy decoder, side by side.
+"""Benchmark: `decode_detections` against the original library's NumPy decoder, side by side.
 
-The original ``ssd_keras`` is not part of this repository. Export it to a folder outside the
-repository and pass that folder with ``--original``; its
-``ssd_encoder_decoder/ssd_output_decoder.py`` and ``bounding_box_utils`` are loaded from there
+The original `ssd_keras` is not part of this repository. Export it to a folder outside the
+repository and pass that folder with `--original`; its
+`ssd_encoder_decoder/ssd_output_decoder.py` and `bounding_box_utils` are loaded from there
 (under private module names, with the NumPy aliases it needs), and nothing of it is copied. Run
 from the repository root::
 
@@ -10,18 +10,18 @@ from the repository root::
     git --git-dir=<bare ssd_keras repository> archive HEAD | tar -x -C /tmp/orig
     .venv/bin/python benchmarks/bench_decode_vs_original.py --original /tmp/orig [--rounds 7]
 
-Without ``--original`` the script times the in-repo loop reference
-(``tests/reference/reference_decoder.py``) instead, and says so.
+Without `--original` the script times the in-repo loop reference
+(`tests/reference/reference_decoder.py`) instead, and says so.
 
-Two templates, 16 images each (built by ``tests/reference/synthetic_predictions.py``), anchors
-and variances from ``SSDInputEncoder``:
+Two templates, 16 images each (built by `tests/reference/synthetic_predictions.py`), anchors
+and variances from `SSDInputEncoder`:
 
 * SSD7 tutorial (300x480 input, 5 classes, variances 1.0, 11,692 anchors);
 * SSD300 Pascal VOC (300x300, 20 classes, variances 0.1, 0.1, 0.2, 0.2, 8,732 anchors).
 
 Class scores are the softmax of N(0, 1) logits with +6 on the background logit and, for 5% of
 the anchors, +U(4, 10) on one random positive class; box offsets are N(0, 0.5); float32 like a
-model's output. Decoding uses ``confidence_thresh=0.01, iou_threshold=0.45, top_k=200``. The
+model's output. Decoding uses `confidence_thresh=0.01, iou_threshold=0.45, top_k=200`. The
 outputs of both decoders are checked to be the same sets of rows (within 1e-4) for every image
 before anything is timed; then the two are timed alternately and the medians and the median of
 the per-round ratios are printed.
@@ -68,9 +68,9 @@ def _load(name: str, path: Path) -> ModuleType:
 
 
 def load_original_decoder(root: Path) -> Callable:
-    """The original's ``decode_detections``, with its own ``bounding_box_utils``.
+    """The original's `decode_detections`, with its own `bounding_box_utils`.
 
-    The original imports ``bounding_box_utils.bounding_box_utils``, a name this repository uses
+    The original imports `bounding_box_utils.bounding_box_utils`, a name this repository uses
     too; while its decoder module is executed that name points at the original's file, and the
     repository's modules are put back afterwards.
     """
@@ -111,7 +111,7 @@ def _row_set(rows) -> np.ndarray:
 
 
 def check_same_rows(expected: list, actual: list, label: str) -> int:
-    """Exits unless every image has the same set of rows (within ``ATOL``); returns #rows."""
+    """Exits unless every image has the same set of rows (within `ATOL`); returns #rows."""
     if len(expected) != len(actual):
         raise SystemExit(f"{label}: {len(expected)} images against {len(actual)}")
     total = 0

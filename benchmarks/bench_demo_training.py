@@ -47,6 +47,7 @@ from data_generator.synthetic_traffic import generate_dataset
 from keras_layers.keras_layer_BatchNormalization import (
     BatchNormalization as FusedBatchNormalization,
 )
+from models.presets import SSD7_ROAD_TRAFFIC
 from ssd_app import _cli_setup as setup
 from ssd_app._cli_train import augmentation_chain, build_model, input_encoder
 
@@ -73,11 +74,11 @@ def _dataset(data: dict, model, batch: int, pipeline: str):
         data_format="csv", images_dir=data["images_dir"], labels=data["labels_train"]
     )
     generator = setup.load_dataset(source, 5)
-    config = setup.SSD7_CONFIG
+    preset = SSD7_ROAD_TRAFFIC
     dataset = generator.as_dataset(
         batch_size=batch,
-        transformations=[augmentation_chain(config)] if pipeline == "augmented" else [],
-        label_encoder=input_encoder(config, model, 5),
+        transformations=[augmentation_chain(preset)] if pipeline == "augmented" else [],
+        label_encoder=input_encoder(preset, model),
         returns={"processed_images", "encoded_labels"},
         seed=0,
         repeat=True,
@@ -104,7 +105,7 @@ def images_per_second(data: dict, variant: tuple, steps: int, warmup: int) -> fl
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
+        model = build_model(SSD7_ROAD_TRAFFIC, 5, 1e-3)
         model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=jit)
         inputs = _dataset(data, model, batch, pipeline)
     finally:
@@ -174,7 +175,7 @@ def first_block_breakdown(steps: int, warmup: int) -> dict:
         model = keras.Model(inputs, h)
         y = model.predict_on_batch(x)
         results[name] = _train_step_seconds(model, x, y, steps, warmup)
-    model = build_model(setup.SSD7_CONFIG, 5, 1e-3)
+    model = build_model(SSD7_ROAD_TRAFFIC, 5, 1e-3)
     y = np.zeros((16, *model.output.shape[1:]), "float32")
     name = "whole SSD7 (fused batch norm, MSE)"
     results[name] = _train_step_seconds(model, x, y, steps, warmup)

@@ -42,7 +42,7 @@ BOXES_PER_IMAGE = 8
 def random_ground_truth(
     rng: np.random.Generator, img_height: int, img_width: int, n_classes: int
 ) -> list[np.ndarray]:
-    """``N_IMAGES`` arrays of ``BOXES_PER_IMAGE`` rows ``[class, xmin, ymin, xmax, ymax]`` (px)."""
+    """`N_IMAGES` arrays of `BOXES_PER_IMAGE` rows `[class, xmin, ymin, xmax, ymax]` (px)."""
     labels = []
     for _ in range(N_IMAGES):
         w = rng.uniform(0.05, 0.6, BOXES_PER_IMAGE) * img_width

@@ -2,7 +2,7 @@
 
 Synthetic dataset: 1,000 images, 20 classes, 2-8 ground truth boxes per image and 20 predictions
 per image (jittered copies of ground truth boxes plus random boxes). Both implementations score
-the same ``prediction_results``; the script checks that they agree and prints the times and the
+the same `prediction_results`; the script checks that they agree and prints the times and the
 speed-up. Run from the repository root::
 
     .venv/bin/python benchmarks/bench_evaluator.py [--images 1000] [--per-image 20] [--repeat 3]

@@ -1,6 +1,6 @@
-"""Synthetic SSD300 VOC model output for ``bench_encoder_decoder.py``.
+"""Synthetic SSD300 VOC model output for `bench_encoder_decoder.py`.
 
-:func:`make_benchmark_predictions` builds a batch of predictions shaped like a trained SSD300's:
+`make_benchmark_predictions` builds a batch of predictions shaped like a trained SSD300's:
 mostly confident background with a small fraction of anchors carrying random class scores and box
 offsets, so the decoders have a realistic number of candidates to threshold and suppress.
 """
@@ -14,7 +14,7 @@ from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
 
 def ssd300_anchor_template(n_images: int) -> np.ndarray:
-    """The SSD300 VOC encoding template ``(n_images, 8732, 33)`` from ``SSDInputEncoder``."""
+    """The SSD300 VOC encoding template `(n_images, 8732, 33)` from `SSDInputEncoder`."""
     encoder = SSDInputEncoder(**SSD300_ENCODER)
     return encoder.generate_encoding_template(n_images)
 
@@ -25,23 +25,23 @@ def make_benchmark_predictions(
     template: np.ndarray | None = None,
     active_fraction: float = 0.05,
 ) -> np.ndarray:
-    """Synthetic SSD300 VOC model output, shaped like a real one: ``(n_images, 8732, 33)`` float32.
+    """Synthetic SSD300 VOC model output, shaped like a real one: `(n_images, 8732, 33)` float32.
 
     Most anchors are confidently background (softmax of logit 8 for background against 0 for the
-    20 object classes, zero offsets). A random ``active_fraction`` of the anchors in every image
+    20 object classes, zero offsets). A random `active_fraction` of the anchors in every image
     gets a softmax of random logits (standard deviation 3, so some classes reach high
     confidences) and box offsets drawn from N(0, 0.5). Anchors and variances are the SSD300 VOC
     ones (normalised centroids, variances 0.1, 0.1, 0.2, 0.2).
 
     Args:
         n_images: batch size.
-        seed: seed of the ``np.random.default_rng`` generator (same seed, same output).
-        template: an encoding template ``(n_images, #boxes, C + 12)`` to take the anchors and
-            variances from; by default the SSD300 VOC template of ``SSDInputEncoder``.
+        seed: seed of the `np.random.default_rng` generator (same seed, same output).
+        template: an encoding template `(n_images, #boxes, C + 12)` to take the anchors and
+            variances from; by default the SSD300 VOC template of `SSDInputEncoder`.
         active_fraction: fraction of anchors per image that do not predict background.
 
     Returns:
-        float32 array ``(n_images, #boxes, C + 12)``: scores, offsets, anchors, variances.
+        float32 array `(n_images, #boxes, C + 12)`: scores, offsets, anchors, variances.
     """
     if template is None:
         template = ssd300_anchor_template(n_images)

@@ -3,21 +3,21 @@
 Three box formats are used throughout the library, always as four consecutive values on the last
 axis of an array:
 
-* ``'centroids'``: ``(cx, cy, w, h)``
-* ``'corners'``: ``(xmin, ymin, xmax, ymax)``
-* ``'minmax'``: ``(xmin, xmax, ymin, ymax)``
+* `'centroids'`: `(cx, cy, w, h)`
+* `'corners'`: `(xmin, ymin, xmax, ymax)`
+* `'minmax'`: `(xmin, xmax, ymin, ymax)`
 
 Coordinates may be absolute pixels or relative to the image size; the functions here do not care.
 
-``border_pixels`` says whether the last row/column of a box belongs to it. A side length
-``max - min`` gets ``d`` added: ``'half'`` (the default) adds 0, ``'include'`` adds 1 and
-``'exclude'`` subtracts 1. Conversions *into* centroids apply ``d`` to the width and height;
+`border_pixels` says whether the last row/column of a box belongs to it. A side length
+`max - min` gets `d` added: `'half'` (the default) adds 0, `'include'` adds 1 and
+`'exclude'` subtracts 1. Conversions *into* centroids apply `d` to the width and height;
 conversions *out of* centroids do not.
 
-:func:`iou` keeps a property of the original library that published mAP figures depend on: the
-intersection is always measured with ``d = 0`` while the two box areas use ``border_pixels``. Two
-identical 10x10-pixel boxes therefore have an IoU of 1.0 with ``'half'`` but about 0.704 with
-``'include'`` (see docs/differences.md#iou-border-pixels).
+`iou` keeps a property of the original library that published mAP figures depend on: the
+intersection is always measured with `d = 0` while the two box areas use `border_pixels`. Two
+identical 10x10-pixel boxes therefore have an IoU of 1.0 with `'half'` but about 0.704 with
+`'include'` (see docs/differences.md#iou-border-pixels).
 """
 
 from __future__ import annotations
@@ -42,13 +42,13 @@ _CONVERSIONS = (
 
 
 def border_pixel_offset(border_pixels: str) -> int:
-    """Returns the side-length correction ``d`` for a ``border_pixels`` mode.
+    """Returns the side-length correction `d` for a `border_pixels` mode.
 
     Args:
-        border_pixels: One of ``'half'`` (0), ``'include'`` (+1) or ``'exclude'`` (-1).
+        border_pixels: One of `'half'` (0), `'include'` (+1) or `'exclude'` (-1).
 
     Raises:
-        ValueError: If ``border_pixels`` is not one of the three modes.
+        ValueError: If `border_pixels` is not one of the three modes.
     """
     try:
         return BORDER_PIXEL_OFFSETS[border_pixels]
@@ -65,7 +65,7 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _to_corners(coords: np.ndarray, source: str) -> np.ndarray:
-    """Converts ``(..., 4)`` coordinates in ``source`` format to corners (the hub format)."""
+    """Converts `(..., 4)` coordinates in `source` format to corners (the hub format)."""
     if source == "corners":
         return coords
     if source == "minmax":
@@ -75,7 +75,7 @@ def _to_corners(coords: np.ndarray, source: str) -> np.ndarray:
 
 
 def _from_corners(corners: np.ndarray, target: str, d: int) -> np.ndarray:
-    """Converts ``(..., 4)`` corners into ``target`` format, adding ``d`` to centroid sizes."""
+    """Converts `(..., 4)` corners into `target` format, adding `d` to centroid sizes."""
     if target == "corners":
         return corners
     if target == "minmax":
@@ -87,7 +87,7 @@ def _from_corners(corners: np.ndarray, target: str, d: int) -> np.ndarray:
 
 
 def _coordinate_positions(tensor: np.ndarray, start_index: int) -> list[int]:
-    """The four last-axis positions starting at ``start_index`` (negative indices allowed)."""
+    """The four last-axis positions starting at `start_index` (negative indices allowed)."""
     width = tensor.shape[-1]
     first = start_index + width if start_index < 0 else start_index
     if not 0 <= first <= width - 4:
@@ -104,19 +104,19 @@ def convert_coordinates(
     """Converts boxes between the centroids, corners and minmax formats.
 
     Args:
-        tensor: Array of any rank whose last axis holds, from ``start_index`` on, four box
+        tensor: Array of any rank whose last axis holds, from `start_index` on, four box
             coordinates. Other columns are copied unchanged.
         start_index: Position of the first coordinate on the last axis (may be negative).
-        conversion: ``'<source>2<target>'`` with source and target among ``'minmax'``,
-            ``'centroids'`` and ``'corners'`` (and different), e.g. ``'corners2centroids'``.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``; only conversions into centroids
+        conversion: `'<source>2<target>'` with source and target among `'minmax'`,
+            `'centroids'` and `'corners'` (and different), e.g. `'corners2centroids'`.
+        border_pixels: `'half'`, `'include'` or `'exclude'`; only conversions into centroids
             use it (added to the width and height).
 
     Returns:
-        A float64 copy of ``tensor`` with the four coordinates converted.
+        A float64 copy of `tensor` with the four coordinates converted.
 
     Raises:
-        ValueError: If ``conversion`` or ``border_pixels`` is unknown.
+        ValueError: If `conversion` or `border_pixels` is unknown.
     """
     _check_choice("conversion", conversion, _CONVERSIONS)
     d = border_pixel_offset(border_pixels)
@@ -138,20 +138,20 @@ _CENTROIDS2MINMAX = np.array(
 
 
 def convert_coordinates2(tensor: np.ndarray, start_index: int, conversion: str) -> np.ndarray:
-    """Matrix-product variant of :func:`convert_coordinates` for minmax <-> centroids.
+    """Matrix-product variant of `convert_coordinates` for minmax <-> centroids.
 
-    Equivalent to :func:`convert_coordinates` with ``border_pixels='half'``.
+    Equivalent to `convert_coordinates` with `border_pixels='half'`.
 
     Args:
-        tensor: Array whose last axis holds, from ``start_index`` on, four box coordinates.
+        tensor: Array whose last axis holds, from `start_index` on, four box coordinates.
         start_index: Position of the first coordinate on the last axis.
-        conversion: ``'minmax2centroids'`` or ``'centroids2minmax'``.
+        conversion: `'minmax2centroids'` or `'centroids2minmax'`.
 
     Returns:
-        A float64 copy of ``tensor`` with the four coordinates converted.
+        A float64 copy of `tensor` with the four coordinates converted.
 
     Raises:
-        ValueError: For any other ``conversion``.
+        ValueError: For any other `conversion`.
     """
     matrices = {"minmax2centroids": _MINMAX2CENTROIDS, "centroids2minmax": _CENTROIDS2MINMAX}
     _check_choice("conversion", conversion, tuple(matrices))
@@ -171,7 +171,7 @@ def _as_box_matrix(name: str, boxes: np.ndarray) -> np.ndarray:
 def _validated_pair(
     boxes1: np.ndarray, boxes2: np.ndarray, coords: str, mode: str
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Checks the arguments shared by :func:`intersection_area` and :func:`iou`.
+    """Checks the arguments shared by `intersection_area` and `iou`.
 
     Returns both box sets as 2-D arrays, converted to corners if they were centroids, together
     with the coordinate format they are now in.
@@ -193,7 +193,7 @@ def _validated_pair(
 
 
 def _pair_up(boxes1: np.ndarray, boxes2: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """Adds the axes that make ``(m, 4)`` and ``(n, 4)`` broadcast to ``(m, n, 4)`` if needed."""
+    """Adds the axes that make `(m, 4)` and `(n, 4)` broadcast to `(m, n, 4)` if needed."""
     if mode == "outer_product":
         return boxes1[:, None, :], boxes2[None, :, :]
     return boxes1, boxes2
@@ -209,13 +209,13 @@ def intersection_area_(
     """Intersection areas without argument checks or centroid conversion (internal fast path).
 
     Args:
-        boxes1: ``(m, 4)`` boxes in ``coords`` format.
-        boxes2: ``(n, 4)`` boxes (``mode='outer_product'``) or boxes broadcastable against
-            ``boxes1`` (``mode='element-wise'``).
-        coords: ``'corners'`` or ``'minmax'``.
-        mode: ``'outer_product'`` gives an ``(m, n)`` matrix, ``'element-wise'`` an ``(m,)``
+        boxes1: `(m, 4)` boxes in `coords` format.
+        boxes2: `(n, 4)` boxes (`mode='outer_product'`) or boxes broadcastable against
+            `boxes1` (`mode='element-wise'`).
+        coords: `'corners'` or `'minmax'`.
+        mode: `'outer_product'` gives an `(m, n)` matrix, `'element-wise'` an `(m,)`
             vector.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'`` (side-length correction).
+        border_pixels: `'half'`, `'include'` or `'exclude'` (side-length correction).
 
     Returns:
         The intersection areas, in the squared unit of the coordinates.
@@ -246,20 +246,20 @@ def intersection_area(
     """Intersection areas of two sets of axis-aligned boxes.
 
     Args:
-        boxes1: One box ``(4,)`` or ``m`` boxes ``(m, 4)`` in ``coords`` format.
-        boxes2: One box ``(4,)`` or ``n`` boxes ``(n, 4)`` in ``coords`` format. In
-            ``'element-wise'`` mode it must broadcast against ``boxes1``.
-        coords: ``'centroids'``, ``'corners'`` or ``'minmax'``.
-        mode: ``'outer_product'`` returns an ``(m, n)`` matrix of all pairs (a 1-D box counts as
-            ``m = 1``); ``'element-wise'`` returns an ``(m,)`` vector of row-by-row areas.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, the side-length correction.
+        boxes1: One box `(4,)` or `m` boxes `(m, 4)` in `coords` format.
+        boxes2: One box `(4,)` or `n` boxes `(n, 4)` in `coords` format. In
+            `'element-wise'` mode it must broadcast against `boxes1`.
+        coords: `'centroids'`, `'corners'` or `'minmax'`.
+        mode: `'outer_product'` returns an `(m, n)` matrix of all pairs (a 1-D box counts as
+            `m = 1`); `'element-wise'` returns an `(m,)` vector of row-by-row areas.
+        border_pixels: `'half'`, `'include'` or `'exclude'`, the side-length correction.
 
     Returns:
         The intersection areas, in the squared unit of the coordinates.
 
     Raises:
-        ValueError: For a rank above 2, a last axis other than 4, or an unknown ``mode``,
-            ``coords`` or ``border_pixels``.
+        ValueError: For a rank above 2, a last axis other than 4, or an unknown `mode`,
+            `coords` or `border_pixels`.
     """
     boxes1, boxes2, coords = _validated_pair(boxes1, boxes2, coords, mode)
     return intersection_area_(boxes1, boxes2, coords, mode, border_pixels)
@@ -279,25 +279,25 @@ def iou(
 ) -> np.ndarray:
     """Intersection over union (Jaccard similarity) of two sets of axis-aligned boxes.
 
-    The intersection is always measured with ``border_pixels='half'``; the two areas in the union
-    use ``border_pixels``. This reproduces the original library's numbers (see the module
+    The intersection is always measured with `border_pixels='half'`; the two areas in the union
+    use `border_pixels`. This reproduces the original library's numbers (see the module
     docstring). Pairs whose union is zero (two identical zero-area boxes) give NaN.
 
     Args:
-        boxes1: One box ``(4,)`` or ``m`` boxes ``(m, 4)`` in ``coords`` format.
-        boxes2: One box ``(4,)`` or ``n`` boxes ``(n, 4)`` in ``coords`` format. In
-            ``'element-wise'`` mode it must broadcast against ``boxes1``.
-        coords: ``'centroids'``, ``'corners'`` or ``'minmax'``.
-        mode: ``'outer_product'`` returns an ``(m, n)`` matrix, ``'element-wise'`` an ``(m,)``
+        boxes1: One box `(4,)` or `m` boxes `(m, 4)` in `coords` format.
+        boxes2: One box `(4,)` or `n` boxes `(n, 4)` in `coords` format. In
+            `'element-wise'` mode it must broadcast against `boxes1`.
+        coords: `'centroids'`, `'corners'` or `'minmax'`.
+        mode: `'outer_product'` returns an `(m, n)` matrix, `'element-wise'` an `(m,)`
             vector.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, applied to the box areas.
+        border_pixels: `'half'`, `'include'` or `'exclude'`, applied to the box areas.
 
     Returns:
-        Float IoU values in ``[0, 1]``.
+        Float IoU values in `[0, 1]`.
 
     Raises:
-        ValueError: For a rank above 2, a last axis other than 4, or an unknown ``mode``,
-            ``coords`` or ``border_pixels``.
+        ValueError: For a rank above 2, a last axis other than 4, or an unknown `mode`,
+            `coords` or `border_pixels`.
     """
     boxes1, boxes2, coords = _validated_pair(boxes1, boxes2, coords, mode)
     d = border_pixel_offset(border_pixels)

@@ -52,7 +52,7 @@ _LUT_SIZE = 256
 
 
 def build_component(name: str, value: Any, factory: Callable[..., Any]) -> Any:
-    """``factory(*value)``; a bad ``value`` raises a ValueError naming the chain argument."""
+    """`factory(*value)`; a bad `value` raises a ValueError naming the chain argument."""
     try:
         return factory(*value)
     except (ValueError, TypeError, IndexError) as error:
@@ -62,7 +62,7 @@ def build_component(name: str, value: Any, factory: Callable[..., Any]) -> Any:
 class PhotometricStages:
     """The colour distortion stages shared by the chains (same attribute names as the original).
 
-    ``photometric_sequence(contrast_first)`` returns the original's order of operations: 3
+    `photometric_sequence(contrast_first)` returns the original's order of operations: 3
     channels, float32, brightness, [contrast], uint8, RGB->HSV, float32, saturation, hue, uint8,
     HSV->RGB, [float32, contrast, uint8].
     """
@@ -116,7 +116,7 @@ def _is_conversion(transform: Callable, target: str) -> bool:
 
 
 def _pointwise_segment_end(transforms: Sequence[Callable], start: int) -> int | None:
-    """End (exclusive) of a ``float32 -> pointwise ops -> uint8`` segment starting at ``start``."""
+    """End (exclusive) of a `float32 -> pointwise ops -> uint8` segment starting at `start`."""
     if not _is_conversion(transforms[start], "float32"):
         return None
     for index in range(start + 1, len(transforms)):
@@ -128,7 +128,7 @@ def _pointwise_segment_end(transforms: Sequence[Callable], start: int) -> int | 
 
 
 def _apply_as_lookup_table(segment: Sequence[Callable], image: np.ndarray) -> np.ndarray:
-    """Runs ``segment`` on a ``uint8`` image through a per-channel look-up table.
+    """Runs `segment` on a `uint8` image through a per-channel look-up table.
 
     Every stage of the segment maps each value of each channel independently, so running the
     stages (with their random draws, in the same order) on a ramp of the 256 possible values gives
@@ -154,9 +154,9 @@ def _lookup_table_applies(image: np.ndarray) -> bool:
 
 
 def share_labels_format(labels_format: Mapping[str, int], *sequences: Sequence[Any]) -> None:
-    """Gives every stage of ``sequences`` that reads labels the chain's ``labels_format``.
+    """Gives every stage of `sequences` that reads labels the chain's `labels_format`.
 
-    Chains read their ``labels_format`` attribute at call time, so a user may reassign it after
+    Chains read their `labels_format` attribute at call time, so a user may reassign it after
     construction; this passes the current value on to the stages that move boxes.
     """
     for sequence in sequences:
@@ -168,10 +168,10 @@ def share_labels_format(labels_format: Mapping[str, int], *sequences: Sequence[A
 def run_sequence(
     transforms: Sequence[Callable], image: np.ndarray, labels: np.ndarray | None
 ) -> Any:
-    """Applies ``transforms`` in order; returns ``image`` or ``(image, labels)``.
+    """Applies `transforms` in order; returns `image` or `(image, labels)`.
 
-    A run ``ConvertDataType('float32')``, pointwise photometric ops, ``ConvertDataType('uint8')``
-    applied to a ``uint8`` image is computed through a look-up table, with the same random draws
+    A run `ConvertDataType('float32')`, pointwise photometric ops, `ConvertDataType('uint8')`
+    applied to a `uint8` image is computed through a look-up table, with the same random draws
     and bit-identical results, several times faster than converting the whole image to float.
     """
     with_labels = labels is not None
@@ -197,9 +197,9 @@ def _accepts_inverter(transform: Callable) -> bool:
 def run_sequence_with_inverter(
     transforms: Sequence[Callable], image: np.ndarray, labels: np.ndarray | None
 ) -> Any:
-    """Like ``run_sequence`` but also returns one ``ComposedInverter`` of the whole sequence.
+    """Like `run_sequence` but also returns one `ComposedInverter` of the whole sequence.
 
-    Only transformations that accept ``return_inverter`` contribute; their inverters are
+    Only transformations that accept `return_inverter` contribute; their inverters are
     applied in reverse order.
     """
     inverters = []
@@ -219,9 +219,9 @@ def run_sequence_with_inverter(
 class PatchResizeStages(PhotometricStages):
     """Shared parts of the variable-input-size chains: patch sampling, filters and resizing.
 
-    Sets ``box_filter_patch`` (overlap only), ``box_filter_resize`` (minimum area 16 and
-    degeneracy), ``image_validator``, ``patch_coord_generator`` (``'w_ar'``), ``random_patch``
-    (probability 1, never fails) and ``resize``.
+    Sets `box_filter_patch` (overlap only), `box_filter_resize` (minimum area 16 and
+    degeneracy), `image_validator`, `patch_coord_generator` (`'w_ar'`), `random_patch`
+    (probability 1, never fails) and `resize`.
     """
 
     def _init_patch_resize(

@@ -1,9 +1,9 @@
-"""Shared plumbing of the image/box transformations in ``data_generator``.
+"""Shared plumbing of the image/box transformations in `data_generator`.
 
-Every transformation works on an image (``(H, W)`` or ``(H, W, C)`` array) and optional labels,
-a ``(k, n)`` array with one box per row in absolute pixel ``corners`` coordinates. Which column
-holds which coordinate is given by a ``labels_format`` mapping (``'xmin'``, ``'ymin'``, ``'xmax'``,
-``'ymax'`` and usually ``'class_id'`` to column indices).
+Every transformation works on an image (`(H, W)` or `(H, W, C)` array) and optional labels,
+a `(k, n)` array with one box per row in absolute pixel `corners` coordinates. Which column
+holds which coordinate is given by a `labels_format` mapping (`'xmin'`, `'ymin'`, `'xmax'`,
+`'ymax'` and usually `'class_id'` to column indices).
 
 Inverters work on decoded predictions, whose layout is the labels layout with a confidence
 column inserted at index 1, so every coordinate column sits one position further right.
@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-#: The default ``labels_format`` of every transformation: ``(class_id, xmin, ymin, xmax, ymax)``.
+#: The default `labels_format` of every transformation: `(class_id, xmin, ymin, xmax, ymax)`.
 DEFAULT_LABELS_FORMAT: tuple[tuple[str, int], ...] = (
     ("class_id", 0),
     ("xmin", 1),
@@ -32,15 +32,15 @@ _BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def default_labels_format() -> dict[str, int]:
-    """A fresh copy of the default ``labels_format`` dictionary."""
+    """A fresh copy of the default `labels_format` dictionary."""
     return dict(DEFAULT_LABELS_FORMAT)
 
 
 def resolve_labels_format(labels_format: Mapping[str, int] | None) -> Mapping[str, int]:
-    """Returns ``labels_format`` itself, or the default dictionary for ``None``.
+    """Returns `labels_format` itself, or the default dictionary for `None`.
 
     Raises:
-        ValueError: if ``labels_format`` is not a mapping or lacks one of the four box keys.
+        ValueError: if `labels_format` is not a mapping or lacks one of the four box keys.
     """
     if labels_format is None:
         return default_labels_format()
@@ -62,34 +62,34 @@ class BoxColumns(NamedTuple):
 
     @property
     def xs(self) -> list[int]:
-        """``[xmin, xmax]``."""
+        """`[xmin, xmax]`."""
         return [self.xmin, self.xmax]
 
     @property
     def ys(self) -> list[int]:
-        """``[ymin, ymax]``."""
+        """`[ymin, ymax]`."""
         return [self.ymin, self.ymax]
 
     @property
     def top_left(self) -> list[int]:
-        """``[xmin, ymin]``."""
+        """`[xmin, ymin]`."""
         return [self.xmin, self.ymin]
 
     @property
     def bottom_right(self) -> list[int]:
-        """``[xmax, ymax]``."""
+        """`[xmax, ymax]`."""
         return [self.xmax, self.ymax]
 
     @property
     def corners(self) -> list[int]:
-        """``[xmin, ymin, xmax, ymax]``."""
+        """`[xmin, ymin, xmax, ymax]`."""
         return [self.xmin, self.ymin, self.xmax, self.ymax]
 
 
 def box_columns(labels_format: Mapping[str, int], offset: int = 0) -> BoxColumns:
-    """The coordinate columns named by ``labels_format``, each moved right by ``offset``.
+    """The coordinate columns named by `labels_format`, each moved right by `offset`.
 
-    Use ``offset=PREDICTION_COLUMN_OFFSET`` for decoded predictions.
+    Use `offset=PREDICTION_COLUMN_OFFSET` for decoded predictions.
     """
     return BoxColumns(*(int(labels_format[key]) + offset for key in _BOX_KEYS))
 
@@ -100,7 +100,7 @@ def prediction_columns(labels_format: Mapping[str, int]) -> BoxColumns:
 
 
 def as_label_array(labels: Any, labels_format: Mapping[str, int]) -> np.ndarray:
-    """A 2-D copy of ``labels``; an empty 1-D array becomes ``(0, n)`` with ``n`` label columns."""
+    """A 2-D copy of `labels`; an empty 1-D array becomes `(0, n)` with `n` label columns."""
     array = np.array(labels)
     if array.ndim == 1 and array.size == 0:
         n_columns = max(int(index) for index in labels_format.values()) + 1
@@ -110,22 +110,22 @@ def as_label_array(labels: Any, labels_format: Mapping[str, int]) -> np.ndarray:
     return array
 
 
-# Random draws. The original library draws from numpy's global RNG (``np.random.seed`` makes a
+# Random draws. The original library draws from numpy's global RNG (`np.random.seed` makes a
 # run reproducible) and users rely on that, so the legacy functions are used on purpose.
 
 
 def uniform(low: float, high: float) -> float:
-    """One draw of ``U(low, high)`` from the global numpy RNG."""
+    """One draw of `U(low, high)` from the global numpy RNG."""
     return np.random.uniform(low, high)  # noqa: NPY002
 
 
 def randint(low: int, high: int | None = None) -> int:
-    """One draw of ``np.random.randint(low, high)`` from the global numpy RNG."""
+    """One draw of `np.random.randint(low, high)` from the global numpy RNG."""
     return int(np.random.randint(low, high))  # noqa: NPY002
 
 
 def choice(options: Any, p: Any = None) -> Any:
-    """``np.random.choice(options, p=p)`` on the global numpy RNG."""
+    """`np.random.choice(options, p=p)` on the global numpy RNG."""
     return np.random.choice(options, p=p)  # noqa: NPY002
 
 
@@ -135,12 +135,12 @@ def rng_state() -> Any:
 
 
 def set_rng_state(state: Any) -> None:
-    """Restores a state returned by ``rng_state``."""
+    """Restores a state returned by `rng_state`."""
     np.random.set_state(state)  # noqa: NPY002
 
 
 def happens(prob: float) -> bool:
-    """Draws ``U(0, 1)`` from the global numpy RNG; true with probability ``prob``."""
+    """Draws `U(0, 1)` from the global numpy RNG; true with probability `prob`."""
     return bool(uniform(0, 1) >= 1.0 - prob)
 
 
@@ -153,9 +153,9 @@ def pack(
 ) -> Any:
     """Builds a transformation's return value.
 
-    Returns ``image``, ``(image, labels)``, ``(image, inverter)`` or ``(image, labels, inverter)``:
-    the labels appear when ``with_labels`` (default: ``labels is not None``), the inverter when
-    ``return_inverter``.
+    Returns `image`, `(image, labels)`, `(image, inverter)` or `(image, labels, inverter)`:
+    the labels appear when `with_labels` (default: `labels is not None`), the inverter when
+    `return_inverter`.
     """
     if with_labels is None:
         with_labels = labels is not None
@@ -171,10 +171,10 @@ def identity_inverter(predictions: np.ndarray) -> np.ndarray:
 
 
 class ComposedInverter:
-    """Applies several inverters one after the other (``None`` entries are skipped).
+    """Applies several inverters one after the other (`None` entries are skipped).
 
     Args:
-        inverters: callables mapping a ``(k, 6+)`` predictions array to another one, in the
+        inverters: callables mapping a `(k, 6+)` predictions array to another one, in the
             order they must be applied (the reverse of the forward transformations).
     """
 
@@ -190,7 +190,7 @@ class ComposedInverter:
 def check_type(
     name: str, value: Any, types: type | tuple[type, ...], allow_none: bool = True
 ) -> None:
-    """Raises ValueError unless ``value`` is an instance of ``types`` (or ``None`` if allowed)."""
+    """Raises ValueError unless `value` is an instance of `types` (or `None` if allowed)."""
     if (value is None and allow_none) or isinstance(value, types):
         return
     names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
@@ -199,13 +199,13 @@ def check_type(
 
 
 def check_probability(name: str, value: float) -> None:
-    """Raises ValueError unless ``0 <= value <= 1``."""
+    """Raises ValueError unless `0 <= value <= 1`."""
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"`{name}` must be a probability in [0, 1], got {value!r}.")
 
 
 def check_range(lower_name: str, lower: float, upper_name: str, upper: float) -> None:
-    """Raises ValueError unless ``lower < upper``."""
+    """Raises ValueError unless `lower < upper`."""
     if not lower < upper:
         raise ValueError(
             f"`{lower_name}` must be smaller than `{upper_name}`, got {lower!r} and {upper!r}."
@@ -213,11 +213,11 @@ def check_range(lower_name: str, lower: float, upper_name: str, upper: float) ->
 
 
 def integral_uint8_fill(image: np.ndarray, background: Any) -> tuple[int, ...] | None:
-    """``background`` as one int per channel of a ``(H, W, C)`` ``uint8`` image with
-    ``C <= 4``, or ``None`` unless every value is an integer in ``[0, 255]``.
+    """`background` as one int per channel of a `(H, W, C)` `uint8` image with
+    `C <= 4`, or `None` unless every value is an integer in `[0, 255]`.
 
-    For such values, filling borders with ``cv2.copyMakeBorder`` gives exactly what
-    ``cv2.warpAffine`` or a numpy assignment of ``background`` give.
+    For such values, filling borders with `cv2.copyMakeBorder` gives exactly what
+    `cv2.warpAffine` or a numpy assignment of `background` give.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or not 1 <= image.shape[2] <= 4:
         return None

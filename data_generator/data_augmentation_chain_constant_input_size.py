@@ -1,8 +1,8 @@
 """Augmentation chain for datasets whose images already have the model's input size.
 
 Colour distortions followed by a random shift, a random zoom and a random horizontal flip; the
-image size never changes. Boxes are rows of a ``(k, n)`` labels array in absolute pixel
-``corners`` coordinates located by ``labels_format``; all randomness comes from the global numpy
+image size never changes. Boxes are rows of a `(k, n)` labels array in absolute pixel
+`corners` coordinates located by `labels_format`; all randomness comes from the global numpy
 RNG.
 """
 
@@ -34,41 +34,41 @@ from data_generator.object_detection_2d_image_boxes_validation_utils import (
 class DataAugmentationConstantInputSize(PhotometricStages):
     """Photometric distortions, random translation, random zoom and a random horizontal flip.
 
-    With probability 1/2 (``np.random.choice(2)``) the chain is ``sequence1``: brightness,
-    contrast, saturation, hue, translate, zoom in (factor in ``[1, random_scale[1]]``), flip;
-    otherwise ``sequence2``: brightness, saturation, hue, contrast, zoom out (factor in
-    ``[random_scale[0], 1]``), translate, flip. Shifted or zoomed boxes go through a
-    ``BoxFilter`` (all checks, ``overlap_criterion``, ``bounds_box_filter``, minimum area 16)
-    and a shift or zoom is only accepted if an ``ImageValidator`` (``overlap_criterion``,
-    ``bounds_validator``, ``n_boxes_min``) accepts it within ``n_trials_max`` draws.
+    With probability 1/2 (`np.random.choice(2)`) the chain is `sequence1`: brightness,
+    contrast, saturation, hue, translate, zoom in (factor in `[1, random_scale[1]]`), flip;
+    otherwise `sequence2`: brightness, saturation, hue, contrast, zoom out (factor in
+    `[random_scale[0], 1]`), translate, flip. Shifted or zoomed boxes go through a
+    `BoxFilter` (all checks, `overlap_criterion`, `bounds_box_filter`, minimum area 16)
+    and a shift or zoom is only accepted if an `ImageValidator` (`overlap_criterion`,
+    `bounds_validator`, `n_boxes_min`) accepts it within `n_trials_max` draws.
 
     Args:
-        random_brightness: ``(lower, upper, prob)`` of the brightness delta.
-        random_contrast: ``(lower, upper, prob)`` of the contrast factor.
-        random_saturation: ``(lower, upper, prob)`` of the saturation factor.
-        random_hue: ``(max_delta, prob)`` of the hue shift.
+        random_brightness: `(lower, upper, prob)` of the brightness delta.
+        random_contrast: `(lower, upper, prob)` of the contrast factor.
+        random_saturation: `(lower, upper, prob)` of the saturation factor.
+        random_hue: `(max_delta, prob)` of the hue shift.
         random_flip: probability of a horizontal flip.
-        random_translate: ``((dy_min, dy_max), (dx_min, dx_max), prob)``, fractions of the size.
-        random_scale: ``(min_factor, max_factor, prob)`` with ``min_factor < 1 < max_factor``.
+        random_translate: `((dy_min, dy_max), (dx_min, dx_max), prob)`, fractions of the size.
+        random_scale: `(min_factor, max_factor, prob)` with `min_factor < 1 < max_factor`.
         n_trials_max: draws of a shift or zoom before giving up.
         clip_boxes: clip boxes to the image after shifting or zooming.
-        overlap_criterion: ``'area'``, ``'iou'`` or ``'center_point'`` for filter and validator.
-        bounds_box_filter: ``(lower, upper)`` overlap bounds of the box filter.
-        bounds_validator: ``(lower, upper)`` overlap bounds of the image validator.
-        n_boxes_min: boxes that must meet ``bounds_validator`` (int or ``'all'``).
+        overlap_criterion: `'area'`, `'iou'` or `'center_point'` for filter and validator.
+        bounds_box_filter: `(lower, upper)` overlap bounds of the box filter.
+        bounds_validator: `(lower, upper)` overlap bounds of the image validator.
+        n_boxes_min: boxes that must meet `bounds_validator` (int or `'all'`).
         background: fill value per channel for uncovered borders.
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` RGB array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` RGB array.
+        labels: optional `(k, n)` array.
 
     Returns:
-        ``image`` (``uint8``, ``(H, W, 3)``) or ``(image, labels)``.
+        `image` (`uint8`, `(H, W, 3)`) or `(image, labels)`.
 
     Raises:
-        ValueError: unless ``random_scale[0] < 1 < random_scale[1]``, or if any tuple is invalid
+        ValueError: unless `random_scale[0] < 1 < random_scale[1]`, or if any tuple is invalid
             for its transformation (the message names the argument).
     """
 
@@ -160,7 +160,7 @@ class DataAugmentationConstantInputSize(PhotometricStages):
         ]
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Augments; returns ``image`` or ``(image, labels)``."""
+        """Augments; returns `image` or `(image, labels)`."""
         share_labels_format(self.labels_format, self.sequence1, self.sequence2)
         sequence = self.sequence1 if choice(2) else self.sequence2
         return run_sequence(sequence, image, labels)

@@ -2,8 +2,8 @@
 
 Photometric distortions, a random zoom-out ("expand"), the SSD random crop that keeps enough of
 at least one box, a random horizontal flip and a resize to the model's input size with a random
-interpolation mode. Boxes are rows of a ``(k, n)`` labels array in absolute pixel ``corners``
-coordinates located by ``labels_format``; all randomness comes from the global numpy RNG.
+interpolation mode. Boxes are rows of a `(k, n)` labels array in absolute pixel `corners`
+coordinates located by `labels_format`; all randomness comes from the global numpy RNG.
 
 Reference:
     W. Liu et al., "SSD: Single Shot MultiBox Detector", ECCV 2016, section 2.2 "Data
@@ -40,19 +40,19 @@ from data_generator.object_detection_2d_photometric_ops import RandomChannelSwap
 
 
 class SSDRandomCrop:
-    """The SSD random crop: a ``RandomPatchInf`` over patches of 0.3-1.0 of each side.
+    """The SSD random crop: a `RandomPatchInf` over patches of 0.3-1.0 of each side.
 
     Each round (probability 0.857) draws a minimum IoU from {none, 0.1, 0.3, 0.5, 0.7, 0.9}
     and tries up to 50 patches with aspect ratio in [0.5, 2] until at least one box reaches it;
     boxes whose centre leaves the patch are dropped, the rest are clipped.
 
     Args:
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` array.
+        labels: optional `(k, n)` array.
         return_inverter: also return the inverter (patch coordinates to image coordinates).
     """
 
@@ -104,7 +104,7 @@ class SSDRandomCrop:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Crops; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Crops; returns `image` [, `labels`] [, `inverter`]."""
         self.random_crop.labels_format = self.labels_format
         return self.random_crop(image, labels, return_inverter)
 
@@ -114,11 +114,11 @@ class SSDExpand:
 
     Args:
         background: fill value per channel of the canvas (the ImageNet mean by default).
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Call arguments:
-        image: ``(H, W[, C])`` array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` array.
+        labels: optional `(k, n)` array.
         return_inverter: also return the inverter.
     """
 
@@ -145,7 +145,7 @@ class SSDExpand:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Expands; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Expands; returns `image` [, `labels`] [, `inverter`]."""
         self.expand.labels_format = self.labels_format
         return self.expand(image, labels, return_inverter)
 
@@ -154,13 +154,13 @@ class SSDPhotometricDistortions(PhotometricStages):
     """The SSD colour distortions, each applied with probability 0.5.
 
     Brightness delta in [-32, 32], contrast and saturation factors in [0.5, 1.5], hue shift up
-    to 18; with probability 1/2 (``np.random.choice(2)``) contrast comes before the HSV stages
-    (``sequence1``), else after them (``sequence2``). A channel swap stage is present with
+    to 18; with probability 1/2 (`np.random.choice(2)`) contrast comes before the HSV stages
+    (`sequence1`), else after them (`sequence2`). A channel swap stage is present with
     probability 0, as in the original.
 
     Call arguments:
-        image: ``(H, W[, C])`` RGB array; the output is a ``(H, W, 3)`` ``uint8`` image.
-        labels: optional ``(k, n)`` array, passed through.
+        image: `(H, W[, C])` RGB array; the output is a `(H, W, 3)` `uint8` image.
+        labels: optional `(k, n)` array, passed through.
     """
 
     def __init__(self) -> None:
@@ -170,33 +170,33 @@ class SSDPhotometricDistortions(PhotometricStages):
         self.sequence2 = [*self.photometric_sequence(False), self.random_channel_swap]
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Distorts; returns ``image`` or ``(image, labels)``."""
+        """Distorts; returns `image` or `(image, labels)`."""
         sequence = self.sequence1 if choice(2) else self.sequence2
         return run_sequence(sequence, image, labels)
 
 
 class SSDDataAugmentation:
-    """The full SSD training augmentation, ending in an ``img_height x img_width`` image.
+    """The full SSD training augmentation, ending in an `img_height x img_width` image.
 
-    Photometric distortions, ``SSDExpand``, ``SSDRandomCrop``, a horizontal flip with
-    probability 0.5 and ``ResizeRandomInterp`` (nearest, linear, cubic, area or Lanczos),
+    Photometric distortions, `SSDExpand`, `SSDRandomCrop`, a horizontal flip with
+    probability 0.5 and `ResizeRandomInterp` (nearest, linear, cubic, area or Lanczos),
     after which degenerate boxes are removed.
 
     Args:
         img_height: output height in pixels.
         img_width: output width in pixels.
         background: fill value per channel for the expand canvas.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Call arguments:
-        image: ``(H, W[, C])`` RGB array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` RGB array.
+        labels: optional `(k, n)` array.
         return_inverter: also return one inverter for the whole chain (the original returned a
-            list of inverters here, which ``apply_inverse_transforms`` could not call).
+            list of inverters here, which `apply_inverse_transforms` could not call).
 
     Returns:
-        ``image`` [, ``labels``] [, ``inverter``]; the image is ``uint8``
-        ``(img_height, img_width, 3)``.
+        `image` [, `labels`] [, `inverter`]; the image is `uint8`
+        `(img_height, img_width, 3)`.
     """
 
     def __init__(
@@ -241,7 +241,7 @@ class SSDDataAugmentation:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Augments; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Augments; returns `image` [, `labels`] [, `inverter`]."""
         share_labels_format(self.labels_format, self.sequence)
         if return_inverter:
             return run_sequence_with_inverter(self.sequence, image, labels)

@@ -1,9 +1,9 @@
 """Augmentation chain for aerial and satellite images, where orientation carries no meaning.
 
-Like ``DataAugmentationVariableInputSize`` plus random vertical flips and random rotations by
+Like `DataAugmentationVariableInputSize` plus random vertical flips and random rotations by
 multiples of 90 degrees, with patches of nearly square aspect ratio. Boxes are rows of a
-``(k, n)`` labels array in absolute pixel ``corners`` coordinates located by ``labels_format``.
-Randomness comes from the global numpy RNG, except the rotation angle (Python's ``random``).
+`(k, n)` labels array in absolute pixel `corners` coordinates located by `labels_format`.
+Randomness comes from the global numpy RNG, except the rotation angle (Python's `random`).
 """
 
 from __future__ import annotations
@@ -27,38 +27,38 @@ class DataAugmentationSatellite(PatchResizeStages):
     """Photometric distortions, flips, right-angle rotations, a random patch and a resize.
 
     Order: brightness, contrast, saturation, hue, horizontal flip, vertical flip (each with
-    probability ``random_flip``), rotation, random patch (as in
-    ``DataAugmentationVariableInputSize``), resize.
+    probability `random_flip`), rotation, random patch (as in
+    `DataAugmentationVariableInputSize`), resize.
 
     Args:
         resize_height: output height in pixels.
         resize_width: output width in pixels.
-        random_brightness: ``(lower, upper, prob)`` of the brightness delta.
-        random_contrast: ``(lower, upper, prob)`` of the contrast factor.
-        random_saturation: ``(lower, upper, prob)`` of the saturation factor.
-        random_hue: ``(max_delta, prob)`` of the hue shift.
+        random_brightness: `(lower, upper, prob)` of the brightness delta.
+        random_contrast: `(lower, upper, prob)` of the contrast factor.
+        random_saturation: `(lower, upper, prob)` of the saturation factor.
+        random_hue: `(max_delta, prob)` of the hue shift.
         random_flip: probability of each of the two flips.
-        random_rotate: ``(angles, prob)``; angles from {90, 180, 270}.
+        random_rotate: `(angles, prob)`; angles from {90, 180, 270}.
         min_scale: smallest patch width as a fraction of the image width.
         max_scale: largest patch width as a fraction of the image width.
         min_aspect_ratio: smallest patch width/height ratio.
         max_aspect_ratio: largest patch width/height ratio.
         n_trials_max: patches drawn before keeping the whole image.
         clip_boxes: clip boxes to the patch.
-        overlap_criterion: ``'area'``, ``'iou'`` or ``'center_point'``.
-        bounds_box_filter: ``(lower, upper)`` overlap bounds of the patch box filter.
-        bounds_validator: ``(lower, upper)`` overlap bounds of the image validator.
-        n_boxes_min: boxes that must meet ``bounds_validator`` (int or ``'all'``).
+        overlap_criterion: `'area'`, `'iou'` or `'center_point'`.
+        bounds_box_filter: `(lower, upper)` overlap bounds of the patch box filter.
+        bounds_validator: `(lower, upper)` overlap bounds of the image validator.
+        n_boxes_min: boxes that must meet `bounds_validator` (int or `'all'`).
         background: stored for compatibility; unused (docs/differences.md#chain-background-unused).
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` RGB array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` RGB array.
+        labels: optional `(k, n)` array.
 
     Returns:
-        ``image`` (``uint8``, ``(resize_height, resize_width, 3)``) or ``(image, labels)``.
+        `image` (`uint8`, `(resize_height, resize_width, 3)`) or `(image, labels)`.
 
     Raises:
         ValueError: on invalid arguments (the message names the argument).
@@ -119,6 +119,6 @@ class DataAugmentationSatellite(PatchResizeStages):
         ]
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Augments; returns ``image`` or ``(image, labels)``."""
+        """Augments; returns `image` or `(image, labels)`."""
         share_labels_format(self.labels_format, self.transformations)
         return run_sequence(self.transformations, image, labels)

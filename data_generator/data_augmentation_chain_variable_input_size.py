@@ -1,8 +1,8 @@
 """Augmentation chain for datasets with images of varying sizes.
 
 Colour distortions, a random patch (crop or pad) with a random width and aspect ratio, a random
-horizontal flip and a resize to a fixed output size. Boxes are rows of a ``(k, n)`` labels array
-in absolute pixel ``corners`` coordinates located by ``labels_format``; all randomness comes from
+horizontal flip and a resize to a fixed output size. Boxes are rows of a `(k, n)` labels array
+in absolute pixel `corners` coordinates located by `labels_format`; all randomness comes from
 the global numpy RNG.
 """
 
@@ -20,20 +20,20 @@ from data_generator._op_utils import resolve_labels_format
 class DataAugmentationVariableInputSize(PatchResizeStages):
     """Photometric distortions, a random patch, a random horizontal flip and a resize.
 
-    The patch width is ``U(min_scale, max_scale)`` times the image width and its height follows
-    from an aspect ratio ``U(min_aspect_ratio, max_aspect_ratio)``; up to ``n_trials_max``
-    patches are drawn until an ``ImageValidator`` (``overlap_criterion``, ``bounds_validator``,
-    ``n_boxes_min``) accepts one (else the image is kept whole). Boxes of the patch are filtered
-    by overlap (``bounds_box_filter``) and clipped; after resizing, boxes smaller than 16 square
+    The patch width is `U(min_scale, max_scale)` times the image width and its height follows
+    from an aspect ratio `U(min_aspect_ratio, max_aspect_ratio)`; up to `n_trials_max`
+    patches are drawn until an `ImageValidator` (`overlap_criterion`, `bounds_validator`,
+    `n_boxes_min`) accepts one (else the image is kept whole). Boxes of the patch are filtered
+    by overlap (`bounds_box_filter`) and clipped; after resizing, boxes smaller than 16 square
     pixels or degenerate are removed.
 
     Args:
         resize_height: output height in pixels.
         resize_width: output width in pixels.
-        random_brightness: ``(lower, upper, prob)`` of the brightness delta.
-        random_contrast: ``(lower, upper, prob)`` of the contrast factor.
-        random_saturation: ``(lower, upper, prob)`` of the saturation factor.
-        random_hue: ``(max_delta, prob)`` of the hue shift.
+        random_brightness: `(lower, upper, prob)` of the brightness delta.
+        random_contrast: `(lower, upper, prob)` of the contrast factor.
+        random_saturation: `(lower, upper, prob)` of the saturation factor.
+        random_hue: `(max_delta, prob)` of the hue shift.
         random_flip: probability of a horizontal flip.
         min_scale: smallest patch width as a fraction of the image width.
         max_scale: largest patch width as a fraction of the image width.
@@ -41,21 +41,21 @@ class DataAugmentationVariableInputSize(PatchResizeStages):
         max_aspect_ratio: largest patch width/height ratio.
         n_trials_max: patches drawn before keeping the whole image.
         clip_boxes: clip boxes to the patch.
-        overlap_criterion: ``'area'``, ``'iou'`` or ``'center_point'``.
-        bounds_box_filter: ``(lower, upper)`` overlap bounds of the patch box filter.
-        bounds_validator: ``(lower, upper)`` overlap bounds of the image validator.
-        n_boxes_min: boxes that must meet ``bounds_validator`` (int or ``'all'``).
+        overlap_criterion: `'area'`, `'iou'` or `'center_point'`.
+        bounds_box_filter: `(lower, upper)` overlap bounds of the patch box filter.
+        bounds_validator: `(lower, upper)` overlap bounds of the image validator.
+        n_boxes_min: boxes that must meet `bounds_validator` (int or `'all'`).
         background: stored for compatibility; unused (patches are filled with black, see
             docs/differences.md#chain-background-unused).
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` RGB array.
-        labels: optional ``(k, n)`` array.
+        image: `(H, W[, C])` RGB array.
+        labels: optional `(k, n)` array.
 
     Returns:
-        ``image`` (``uint8``, ``(resize_height, resize_width, 3)``) or ``(image, labels)``.
+        `image` (`uint8`, `(resize_height, resize_width, 3)`) or `(image, labels)`.
 
     Raises:
         ValueError: on invalid arguments (the message names the argument).
@@ -107,6 +107,6 @@ class DataAugmentationVariableInputSize(PatchResizeStages):
         ]
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Augments; returns ``image`` or ``(image, labels)``."""
+        """Augments; returns `image` or `(image, labels)`."""
         share_labels_format(self.labels_format, self.transformations)
         return run_sequence(self.transformations, image, labels)

@@ -1,17 +1,17 @@
 """Geometric image transformations that move the boxes along with the image.
 
-Images are ``(H, W)`` or ``(H, W, C)`` arrays; labels are ``(k, n)`` arrays with boxes in absolute
-pixel ``corners`` coordinates located by ``labels_format``. Every op is a callable
-``op(image, labels=None)`` returning the image, or ``(image, labels)``; ``Resize``,
-``ResizeRandomInterp``, ``Flip`` and ``RandomFlip`` also take ``return_inverter=True`` and then
-append an inverter, a picklable callable mapping decoded predictions ``(k, 6)`` (labels layout with
+Images are `(H, W)` or `(H, W, C)` arrays; labels are `(k, n)` arrays with boxes in absolute
+pixel `corners` coordinates located by `labels_format`. Every op is a callable
+`op(image, labels=None)` returning the image, or `(image, labels)`; `Resize`,
+`ResizeRandomInterp`, `Flip` and `RandomFlip` also take `return_inverter=True` and then
+append an inverter, a picklable callable mapping decoded predictions `(k, 6)` (labels layout with
 a confidence column at index 1) from the output image back to the input image.
 
-Random ops fire with probability ``prob`` (``U(0, 1) >= 1 - prob`` on the global numpy RNG), then
-draw their parameters with ``draw_params()`` and apply the deterministic op. ``RandomTranslate``
-and ``RandomScale`` try up to ``n_trials_max`` parameter draws until ``image_validator`` accepts
-the moved boxes and return the input unchanged if none is accepted. ``RandomRotate`` draws its
-angle with Python's ``random.choice``, as the original.
+Random ops fire with probability `prob` (`U(0, 1) >= 1 - prob` on the global numpy RNG), then
+draw their parameters with `draw_params()` and apply the deterministic op. `RandomTranslate`
+and `RandomScale` try up to `n_trials_max` parameter draws until `image_validator` accepts
+the moved boxes and return the input unchanged if none is accepted. `RandomRotate` draws its
+angle with Python's `random.choice`, as the original.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _keep_channel_axis(result: np.ndarray, image: np.ndarray) -> np.ndarray:
 def _warp(
     image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], background: Any = (0, 0, 0)
 ) -> np.ndarray:
-    """``cv2.warpAffine`` onto a ``size = (height, width)`` canvas filled with ``background``."""
+    """`cv2.warpAffine` onto a `size = (height, width)` canvas filled with `background`."""
     height, width = size
     warped = cv2.warpAffine(
         image,
@@ -80,10 +80,10 @@ def _warp(
 
 
 def _shift_image(image: np.ndarray, dy: int, dx: int, background: Any) -> np.ndarray:
-    """Shifts ``image`` by whole pixels (``dy`` down, ``dx`` right) onto a same-size canvas
-    filled with ``background``.
+    """Shifts `image` by whole pixels (`dy` down, `dx` right) onto a same-size canvas
+    filled with `background`.
 
-    For whole-pixel shifts bilinear interpolation copies pixels unchanged, so for ``uint8``
+    For whole-pixel shifts bilinear interpolation copies pixels unchanged, so for `uint8`
     images with an integral background this is bit-identical to `_warp` with a translation
     matrix, and a copy instead of an interpolation; other images go through `_warp`.
     """
@@ -108,13 +108,13 @@ def _shift_image(image: np.ndarray, dy: int, dx: int, background: Any) -> np.nda
 
 
 def _clip_boxes(labels: np.ndarray, cols: BoxColumns, height: int, width: int) -> None:
-    """Clips the boxes in place to ``[0, width - 1] x [0, height - 1]``."""
+    """Clips the boxes in place to `[0, width - 1] x [0, height - 1]`."""
     labels[:, cols.ys] = np.clip(labels[:, cols.ys], 0, height - 1)
     labels[:, cols.xs] = np.clip(labels[:, cols.xs], 0, width - 1)
 
 
 def _map_corners(labels: np.ndarray, cols: BoxColumns, matrix: np.ndarray) -> None:
-    """Maps both corner points of every box in place through a 2x3 affine ``matrix``, rounded."""
+    """Maps both corner points of every box in place through a 2x3 affine `matrix`, rounded."""
     ones = np.ones(labels.shape[0])
     for points in (cols.top_left, cols.bottom_right):
         homogeneous = np.array([labels[:, points[0]], labels[:, points[1]], ones])  # (3, k)
@@ -129,7 +129,7 @@ def _filter_then_clip(
     height: int,
     width: int,
 ) -> np.ndarray:
-    """Applies ``box_filter`` for an ``height x width`` image, then clips if asked."""
+    """Applies `box_filter` for an `height x width` image, then clips if asked."""
     if box_filter is not None:
         box_filter.labels_format = labels_format
         labels = box_filter(labels=labels, image_height=height, image_width=width)
@@ -143,7 +143,7 @@ def _filter_then_clip(
 
 
 class ResizeInverter:
-    """Scales the coordinates of decoded predictions by ``(scale_y, scale_x)``, rounded.
+    """Scales the coordinates of decoded predictions by `(scale_y, scale_x)`, rounded.
 
     Args:
         scale_y: factor for the y columns (input height / output height).
@@ -157,7 +157,7 @@ class ResizeInverter:
         self.columns = prediction_columns(labels_format)
 
     def __call__(self, predictions: np.ndarray) -> np.ndarray:
-        """Returns a scaled copy of the ``(k, 6)`` ``predictions``."""
+        """Returns a scaled copy of the `(k, 6)` `predictions`."""
         out = np.copy(predictions)
         cols = self.columns
         out[:, cols.ys] = np.round(out[:, cols.ys] * self.scale_y, decimals=0)
@@ -166,27 +166,27 @@ class ResizeInverter:
 
 
 class Resize:
-    """Resizes the image to ``(height, width)`` with OpenCV and scales the boxes.
+    """Resizes the image to `(height, width)` with OpenCV and scales the boxes.
 
-    Box coordinates are multiplied by ``height / H`` and ``width / W`` and rounded to integers;
-    then ``box_filter`` (if any) runs for the output size.
+    Box coordinates are multiplied by `height / H` and `width / W` and rounded to integers;
+    then `box_filter` (if any) runs for the output size.
 
     Args:
         height: output height in pixels.
         width: output width in pixels.
-        interpolation_mode: an OpenCV interpolation flag, e.g. ``cv2.INTER_LINEAR``.
-        box_filter: optional ``BoxFilter`` applied after resizing.
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        interpolation_mode: an OpenCV interpolation flag, e.g. `cv2.INTER_LINEAR`.
+        box_filter: optional `BoxFilter` applied after resizing.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` array.
-        labels: optional ``(k, n)`` array.
-        return_inverter: also return a ``ResizeInverter`` mapping predictions in the output image
+        image: `(H, W[, C])` array.
+        labels: optional `(k, n)` array.
+        return_inverter: also return a `ResizeInverter` mapping predictions in the output image
             back to the input image (rounded to integers).
 
     Raises:
-        ValueError: if ``box_filter`` is not a ``BoxFilter`` or None, or ``height`` / ``width``
+        ValueError: if `box_filter` is not a `BoxFilter` or None, or `height` / `width`
             are not positive.
     """
 
@@ -211,7 +211,7 @@ class Resize:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Resizes; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Resizes; returns `image` [, `labels`] [, `inverter`]."""
         img_height, img_width = image.shape[:2]
         resized = cv2.resize(
             image,
@@ -239,18 +239,18 @@ class Resize:
 
 
 class ResizeRandomInterp:
-    """``Resize`` with an interpolation mode drawn per call by ``np.random.choice``.
+    """`Resize` with an interpolation mode drawn per call by `np.random.choice`.
 
     Args:
         height: output height in pixels.
         width: output width in pixels.
         interpolation_modes: OpenCV interpolation flags to choose from. Defaults to nearest,
             linear, cubic, area and Lanczos-4.
-        box_filter: optional ``BoxFilter`` applied after resizing.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        box_filter: optional `BoxFilter` applied after resizing.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: if ``interpolation_modes`` is not a non-empty list or tuple.
+        ValueError: if `interpolation_modes` is not a non-empty list or tuple.
     """
 
     def __init__(
@@ -276,13 +276,13 @@ class ResizeRandomInterp:
         )
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'interpolation_mode': one of interpolation_modes}``."""
+        """`{'interpolation_mode': one of interpolation_modes}`."""
         return {"interpolation_mode": int(choice(self.interpolation_modes))}
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Resizes with a random interpolation; returns as ``Resize``."""
+        """Resizes with a random interpolation; returns as `Resize`."""
         self.resize.interpolation_mode = self.draw_params()["interpolation_mode"]
         self.resize.labels_format = self.labels_format
         return self.resize(image, labels, return_inverter)
@@ -296,7 +296,7 @@ class FlipInverter:
     """Mirrors decoded predictions back: a flip is its own inverse.
 
     Args:
-        dim: ``'horizontal'`` or ``'vertical'``.
+        dim: `'horizontal'` or `'vertical'`.
         size: image width (horizontal) or height (vertical) in pixels.
         labels_format: labels layout; the predictions have the confidence column at index 1.
     """
@@ -307,19 +307,19 @@ class FlipInverter:
         self.columns = prediction_columns(labels_format)
 
     def __call__(self, predictions: np.ndarray) -> np.ndarray:
-        """Returns a mirrored copy of the ``(k, 6)`` ``predictions``."""
+        """Returns a mirrored copy of the `(k, 6)` `predictions`."""
         return _mirror_boxes(np.copy(predictions), self.columns, self.dim, self.size)
 
 
 def _mirror_boxes(labels: np.ndarray, cols: BoxColumns, dim: str, size: int) -> np.ndarray:
-    """In place: ``min' = size - max`` and ``max' = size - min`` along ``dim``."""
+    """In place: `min' = size - max` and `max' = size - min` along `dim`."""
     low, high = (cols.xmin, cols.xmax) if dim == "horizontal" else (cols.ymin, cols.ymax)
     labels[:, [low, high]] = size - labels[:, [high, low]]
     return labels
 
 
 def _flip_image(image: np.ndarray, horizontal: bool) -> np.ndarray:
-    """A mirrored contiguous copy (``cv2.flip`` is much faster than copying a reversed view)."""
+    """A mirrored contiguous copy (`cv2.flip` is much faster than copying a reversed view)."""
     opencv_layout = image.ndim == 2 or (image.ndim == 3 and image.shape[2] <= 4)
     if image.size and opencv_layout and image.dtype in _OPENCV_DTYPES:
         return _keep_channel_axis(cv2.flip(image, 1 if horizontal else 0), image)
@@ -329,19 +329,19 @@ def _flip_image(image: np.ndarray, horizontal: bool) -> np.ndarray:
 class Flip:
     """Mirrors the image and its boxes horizontally or vertically.
 
-    Horizontal: ``xmin' = W - xmax``, ``xmax' = W - xmin``; vertical likewise with ``H``.
+    Horizontal: `xmin' = W - xmax`, `xmax' = W - xmin`; vertical likewise with `H`.
 
     Args:
-        dim: ``'horizontal'`` or ``'vertical'``.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        dim: `'horizontal'` or `'vertical'`.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Call arguments:
-        image: ``(H, W[, C])`` array.
-        labels: optional ``(k, n)`` array.
-        return_inverter: also return a ``FlipInverter`` (the original returned none).
+        image: `(H, W[, C])` array.
+        labels: optional `(k, n)` array.
+        return_inverter: also return a `FlipInverter` (the original returned none).
 
     Raises:
-        ValueError: if ``dim`` is neither.
+        ValueError: if `dim` is neither.
     """
 
     def __init__(self, dim: str = "horizontal", labels_format: Mapping[str, int] | None = None):
@@ -353,7 +353,7 @@ class Flip:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Flips; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Flips; returns `image` [, `labels`] [, `inverter`]."""
         horizontal = self.dim == "horizontal"
         size = image.shape[1] if horizontal else image.shape[0]
         flipped = _flip_image(image, horizontal)
@@ -365,19 +365,19 @@ class Flip:
 
 
 class RandomFlip:
-    """``Flip`` applied with probability ``prob``.
+    """`Flip` applied with probability `prob`.
 
     Args:
-        dim: ``'horizontal'`` or ``'vertical'``.
+        dim: `'horizontal'` or `'vertical'`.
         prob: probability of flipping.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Call arguments:
-        image, labels: as ``Flip``.
+        image, labels: as `Flip`.
         return_inverter: also return the inverter (the identity when no flip happened).
 
     Raises:
-        ValueError: on an invalid ``dim`` or ``prob``.
+        ValueError: on an invalid `dim` or `prob`.
     """
 
     def __init__(
@@ -393,13 +393,13 @@ class RandomFlip:
         self.flip = Flip(dim=dim, labels_format=self.labels_format)
 
     def draw_params(self) -> dict[str, Any]:
-        """No parameters: ``{}``."""
+        """No parameters: `{}`."""
         return {}
 
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Flips with probability ``prob``; returns as ``Flip``."""
+        """Flips with probability `prob`; returns as `Flip`."""
         if not happens(self.prob):
             return pack(image, labels, identity_inverter, return_inverter)
         self.flip.labels_format = self.labels_format
@@ -411,21 +411,21 @@ class RandomFlip:
 
 
 class Translate:
-    """Shifts the image by a fraction of its size, filling the border with ``background``.
+    """Shifts the image by a fraction of its size, filling the border with `background`.
 
-    The shift is ``(int(round(W * dx)), int(round(H * dy)))`` pixels; boxes move with it, then
-    ``box_filter`` runs (before clipping) and boxes are clipped to the image if ``clip_boxes``.
+    The shift is `(int(round(W * dx)), int(round(H * dy)))` pixels; boxes move with it, then
+    `box_filter` runs (before clipping) and boxes are clipped to the image if `clip_boxes`.
 
     Args:
         dy: vertical shift as a fraction of the height (positive moves down).
         dx: horizontal shift as a fraction of the width (positive moves right).
-        clip_boxes: clip boxes to ``[0, W-1] x [0, H-1]``.
-        box_filter: optional ``BoxFilter``.
+        clip_boxes: clip boxes to `[0, W-1] x [0, H-1]`.
+        box_filter: optional `BoxFilter`.
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: if ``box_filter`` is not a ``BoxFilter`` or None.
+        ValueError: if `box_filter` is not a `BoxFilter` or None.
     """
 
     def __init__(
@@ -449,7 +449,7 @@ class Translate:
         return int(np.round(img_height * self.dy_rel)), int(np.round(img_width * self.dx_rel))
 
     def transform_labels(self, labels: np.ndarray, img_height: int, img_width: int) -> np.ndarray:
-        """Shifted copy of the ``(k, n)`` ``labels`` (no filtering, no clipping)."""
+        """Shifted copy of the `(k, n)` `labels` (no filtering, no clipping)."""
         dy_abs, dx_abs = self._shift(img_height, img_width)
         labels = as_label_array(labels, self.labels_format)
         cols = box_columns(self.labels_format)
@@ -458,7 +458,7 @@ class Translate:
         return labels
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Shifts; returns ``image`` or ``(image, labels)``."""
+        """Shifts; returns `image` or `(image, labels)`."""
         img_height, img_width = image.shape[:2]
         dy_abs, dx_abs = self._shift(img_height, img_width)
         shifted = _shift_image(image, dy_abs, dx_abs, self.background)
@@ -479,20 +479,20 @@ def _scale_matrix(img_height: int, img_width: int, factor: float) -> np.ndarray:
 
 
 class Scale:
-    """Zooms the image about its centre by ``factor`` (same output size).
+    """Zooms the image about its centre by `factor` (same output size).
 
-    Box corners go through the same affine map and are rounded; then ``box_filter`` runs and
-    boxes are clipped to the image if ``clip_boxes``.
+    Box corners go through the same affine map and are rounded; then `box_filter` runs and
+    boxes are clipped to the image if `clip_boxes`.
 
     Args:
         factor: positive zoom factor (> 1 zooms in).
-        clip_boxes: clip boxes to ``[0, W-1] x [0, H-1]``.
-        box_filter: optional ``BoxFilter``.
+        clip_boxes: clip boxes to `[0, W-1] x [0, H-1]`.
+        box_filter: optional `BoxFilter`.
         background: fill value per channel for the uncovered border when zooming out.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: if ``factor <= 0`` or ``box_filter`` is not a ``BoxFilter`` or None.
+        ValueError: if `factor <= 0` or `box_filter` is not a `BoxFilter` or None.
     """
 
     def __init__(
@@ -513,14 +513,14 @@ class Scale:
         self.labels_format = resolve_labels_format(labels_format)
 
     def transform_labels(self, labels: np.ndarray, img_height: int, img_width: int) -> np.ndarray:
-        """Zoomed copy of the ``(k, n)`` ``labels`` (no filtering, no clipping)."""
+        """Zoomed copy of the `(k, n)` `labels` (no filtering, no clipping)."""
         labels = as_label_array(labels, self.labels_format)
         matrix = _scale_matrix(img_height, img_width, self.factor)
         _map_corners(labels, box_columns(self.labels_format), matrix)
         return labels
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Zooms; returns ``image`` or ``(image, labels)``."""
+        """Zooms; returns `image` or `(image, labels)`."""
         img_height, img_width = image.shape[:2]
         matrix = _scale_matrix(img_height, img_width, self.factor)
         zoomed = _warp(image, matrix, (img_height, img_width), self.background)
@@ -537,7 +537,7 @@ class Scale:
 
 
 class _RandomTrials:
-    """Base of ``RandomTranslate``/``RandomScale``: fire, then try parameter draws."""
+    """Base of `RandomTranslate`/`RandomScale`: fire, then try parameter draws."""
 
     prob: float
     n_trials_max: int
@@ -560,7 +560,7 @@ class _RandomTrials:
         return self.image_validator(labels=moved, image_height=img_height, image_width=img_width)
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Applies the op with probability ``prob``; returns ``image`` or ``(image, labels)``."""
+        """Applies the op with probability `prob`; returns `image` or `(image, labels)`."""
         if not happens(self.prob):
             return pack(image, labels)
         img_height, img_width = image.shape[:2]
@@ -585,23 +585,23 @@ def _check_trials(
 
 
 class RandomTranslate(_RandomTrials):
-    """``Translate`` by random fractions, with probability ``prob``.
+    """`Translate` by random fractions, with probability `prob`.
 
-    Each trial draws magnitudes ``U(dy_minmax)`` and ``U(dx_minmax)`` and then a random sign for
-    each (``np.random.choice``); the first shift whose moved boxes satisfy ``image_validator``
-    (any shift if there are no labels or no validator) is applied. If all ``n_trials_max``
+    Each trial draws magnitudes `U(dy_minmax)` and `U(dx_minmax)` and then a random sign for
+    each (`np.random.choice`); the first shift whose moved boxes satisfy `image_validator`
+    (any shift if there are no labels or no validator) is applied. If all `n_trials_max`
     trials fail, the input is returned unchanged.
 
     Args:
-        dy_minmax: ``(min, max)`` vertical shift magnitude as a fraction of the height.
-        dx_minmax: ``(min, max)`` horizontal shift magnitude as a fraction of the width.
+        dy_minmax: `(min, max)` vertical shift magnitude as a fraction of the height.
+        dx_minmax: `(min, max)` horizontal shift magnitude as a fraction of the width.
         prob: probability of translating.
         clip_boxes: clip boxes to the image.
-        box_filter: optional ``BoxFilter`` applied to the shifted boxes.
-        image_validator: optional ``ImageValidator`` that accepts or rejects a shift.
+        box_filter: optional `BoxFilter` applied to the shifted boxes.
+        image_validator: optional `ImageValidator` that accepts or rejects a shift.
         n_trials_max: number of draws before giving up (at least 1).
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
         ValueError: if a min exceeds its max or is negative, or on wrong validator/filter types.
@@ -646,7 +646,7 @@ class RandomTranslate(_RandomTrials):
         return self.translate
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'dy_rel': +-U(dy_minmax), 'dx_rel': +-U(dx_minmax)}`` (signs drawn last)."""
+        """`{'dy_rel': +-U(dy_minmax), 'dx_rel': +-U(dx_minmax)}` (signs drawn last)."""
         dy_abs = uniform(self.dy_minmax[0], self.dy_minmax[1])
         dx_abs = uniform(self.dx_minmax[0], self.dx_minmax[1])
         dy = choice([-dy_abs, dy_abs])
@@ -655,23 +655,23 @@ class RandomTranslate(_RandomTrials):
 
 
 class RandomScale(_RandomTrials):
-    """``Scale`` by ``factor ~ U(min_factor, max_factor)``, with probability ``prob``.
+    """`Scale` by `factor ~ U(min_factor, max_factor)`, with probability `prob`.
 
-    Trials work as in ``RandomTranslate``.
+    Trials work as in `RandomTranslate`.
 
     Args:
         min_factor: smallest zoom factor (> 0).
         max_factor: largest zoom factor (>= min_factor).
         prob: probability of zooming.
         clip_boxes: clip boxes to the image.
-        box_filter: optional ``BoxFilter`` applied to the zoomed boxes.
-        image_validator: optional ``ImageValidator`` that accepts or rejects a factor.
+        box_filter: optional `BoxFilter` applied to the zoomed boxes.
+        image_validator: optional `ImageValidator` that accepts or rejects a factor.
         n_trials_max: number of draws before giving up (at least 1).
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: unless ``0 < min_factor <= max_factor``, or on wrong validator/filter types.
+        ValueError: unless `0 < min_factor <= max_factor`, or on wrong validator/filter types.
     """
 
     def __init__(
@@ -714,7 +714,7 @@ class RandomScale(_RandomTrials):
         return self.scale
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'factor': U(min_factor, max_factor)}``."""
+        """`{'factor': U(min_factor, max_factor)}`."""
         return {"factor": uniform(self.min_factor, self.max_factor)}
 
 
@@ -741,13 +741,13 @@ _ROTATION_SWAPS: dict[int, tuple[str, ...]] = {90: ("y",), 180: ("y", "x"), 270:
 class Rotate:
     """Rotates the image counter-clockwise by 90, 180 or 270 degrees about its centre.
 
-    The canvas grows to hold the whole rotated image (``H x W`` becomes ``W x H`` for 90/270).
+    The canvas grows to hold the whole rotated image (`H x W` becomes `W x H` for 90/270).
     Box corners are rotated and rounded, then their min/max roles are restored. No filtering,
     no clipping.
 
     Args:
         angle: 90, 180 or 270.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
         ValueError: for any other angle.
@@ -760,7 +760,7 @@ class Rotate:
         self.labels_format = resolve_labels_format(labels_format)
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Rotates; returns ``image`` or ``(image, labels)``."""
+        """Rotates; returns `image` or `(image, labels)`."""
         img_height, img_width = image.shape[:2]
         matrix, new_height, new_width = _rotation(img_height, img_width, self.angle)
         rotated = _warp(image, matrix, (new_height, new_width))
@@ -775,15 +775,15 @@ class Rotate:
 
 
 class RandomRotate:
-    """``Rotate`` by an angle drawn with Python's ``random.choice``, with probability ``prob``.
+    """`Rotate` by an angle drawn with Python's `random.choice`, with probability `prob`.
 
     Args:
         angles: angles to choose from, each 90, 180 or 270.
         prob: probability of rotating.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: if an angle is not a right angle or ``prob`` is outside [0, 1].
+        ValueError: if an angle is not a right angle or `prob` is outside [0, 1].
     """
 
     def __init__(
@@ -802,11 +802,11 @@ class RandomRotate:
         self.rotate = Rotate(angle=90, labels_format=self.labels_format)
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'angle': random.choice(angles)}`` (Python's RNG, as the original)."""
+        """`{'angle': random.choice(angles)}` (Python's RNG, as the original)."""
         return {"angle": random.choice(self.angles)}
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Rotates with probability ``prob``; returns ``image`` or ``(image, labels)``."""
+        """Rotates with probability `prob`; returns `image` or `(image, labels)`."""
         if not happens(self.prob):
             return pack(image, labels)
         self.rotate.angle = self.draw_params()["angle"]

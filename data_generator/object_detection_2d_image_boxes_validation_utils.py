@@ -1,10 +1,10 @@
 """Which boxes are valid for an image, and is an image valid for its boxes.
 
-``BoxFilter`` keeps the boxes that satisfy degeneracy, minimum-area and overlap requirements with
-respect to an image of a given size; ``ImageValidator`` says whether enough boxes overlap an image
-(used to accept or reject a random crop, shift or zoom); ``BoundGenerator`` draws random overlap
-bounds. Boxes are rows of a labels array in absolute pixel ``corners`` coordinates
-``(xmin, ymin, xmax, ymax)``, located by ``labels_format``.
+`BoxFilter` keeps the boxes that satisfy degeneracy, minimum-area and overlap requirements with
+respect to an image of a given size; `ImageValidator` says whether enough boxes overlap an image
+(used to accept or reject a random crop, shift or zoom); `BoundGenerator` draws random overlap
+bounds. Boxes are rows of a labels array in absolute pixel `corners` coordinates
+`(xmin, ymin, xmax, ymax)`, located by `labels_format`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from data_generator._op_utils import (
 
 OVERLAP_CRITERIA = ("iou", "area", "center_point")
 
-#: Value added to every ``max - min`` side length for each ``border_pixels`` mode.
+#: Value added to every `max - min` side length for each `border_pixels` mode.
 BORDER_PIXEL_OFFSETS = {"half": 0, "include": 1, "exclude": -1}
 
 
@@ -44,14 +44,14 @@ def _check_overlap_criterion(overlap_criterion: str) -> None:
 
 
 class BoundGenerator:
-    """Draws ``[lower, upper]`` overlap bounds from a finite sample space.
+    """Draws `[lower, upper]` overlap bounds from a finite sample space.
 
     Args:
-        sample_space: sequence of ``(lower, upper)`` pairs of floats; ``None`` stands for 0.0 as a
+        sample_space: sequence of `(lower, upper)` pairs of floats; `None` stands for 0.0 as a
             lower bound and 1.0 as an upper bound. Defaults to lower bounds 0.1, 0.3, 0.5, 0.7,
-            0.9 (each with upper bound 1.0) and the unbounded pair ``(None, None)``.
-        weights: probabilities of the pairs (same length as ``sample_space``, summing to 1), or
-            ``None`` for a uniform choice.
+            0.9 (each with upper bound 1.0) and the unbounded pair `(None, None)`.
+        weights: probabilities of the pairs (same length as `sample_space`, summing to 1), or
+            `None` for a uniform choice.
 
     Raises:
         ValueError: on a pair that is not a 2-tuple, a lower bound above its upper bound, or
@@ -102,7 +102,7 @@ class BoundGenerator:
         return [lower, upper]
 
     def __call__(self) -> list[float]:
-        """Draws one ``[lower, upper]`` pair with ``np.random.choice`` (global numpy RNG)."""
+        """Draws one `[lower, upper]` pair with `np.random.choice` (global numpy RNG)."""
         index = choice(self.sample_space_size, p=self.weights)
         return self.sample_space[index]
 
@@ -111,24 +111,24 @@ class BoxFilter:
     """Keeps the boxes that meet degeneracy, minimum-area and overlap requirements.
 
     Args:
-        check_overlap: whether to apply the ``overlap_criterion``.
-        check_min_area: whether to drop boxes with ``(xmax - xmin) * (ymax - ymin) < min_area``.
-        check_degenerate: whether to drop boxes with ``xmax <= xmin`` or ``ymax <= ymin``.
-        overlap_criterion: ``'center_point'`` (box centre inside ``[0, W-1] x [0, H-1]``; the
-            bounds are ignored), ``'iou'`` (``lower < IoU(box, image) <= upper``, image box
-            ``(0, 0, W, H)``) or ``'area'`` (area of the box clipped to ``[0, W-1] x [0, H-1]``
-            at least ``lower`` (strictly above when ``lower == 0``) and at most ``upper`` times
+        check_overlap: whether to apply the `overlap_criterion`.
+        check_min_area: whether to drop boxes with `(xmax - xmin) * (ymax - ymin) < min_area`.
+        check_degenerate: whether to drop boxes with `xmax <= xmin` or `ymax <= ymin`.
+        overlap_criterion: `'center_point'` (box centre inside `[0, W-1] x [0, H-1]`; the
+            bounds are ignored), `'iou'` (`lower < IoU(box, image) <= upper`, image box
+            `(0, 0, W, H)`) or `'area'` (area of the box clipped to `[0, W-1] x [0, H-1]`
+            at least `lower` (strictly above when `lower == 0`) and at most `upper` times
             the box area).
-        overlap_bounds: ``(lower, upper)`` or a ``BoundGenerator`` that draws them per call.
+        overlap_bounds: `(lower, upper)` or a `BoundGenerator` that draws them per call.
         min_area: minimum box area in square pixels.
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``: adds 0, +1 or -1 to every
-            side length in the ``'iou'`` and ``'area'`` criteria.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
+        border_pixels: `'half'`, `'include'` or `'exclude'`: adds 0, +1 or -1 to every
+            side length in the `'iou'` and `'area'` criteria.
 
     Raises:
-        ValueError: on bounds that are neither a pair nor a ``BoundGenerator``, a lower bound
-            above the upper bound, an unknown criterion or ``border_pixels`` value.
+        ValueError: on bounds that are neither a pair nor a `BoundGenerator`, a lower bound
+            above the upper bound, an unknown criterion or `border_pixels` value.
 
     Example:
         >>> boxes = np.array([[1, 10, 10, 50, 50], [2, 470, 10, 520, 40]])
@@ -174,15 +174,15 @@ class BoxFilter:
         image_height: int | None = None,
         image_width: int | None = None,
     ) -> np.ndarray:
-        """Returns a copy of the rows of ``labels`` that meet every enabled requirement.
+        """Returns a copy of the rows of `labels` that meet every enabled requirement.
 
         Args:
-            labels: ``(k, n)`` array of boxes in absolute pixel coordinates of the image.
-            image_height: image height in pixels (needed when ``check_overlap``).
-            image_width: image width in pixels (needed when ``check_overlap``).
+            labels: `(k, n)` array of boxes in absolute pixel coordinates of the image.
+            image_height: image height in pixels (needed when `check_overlap`).
+            image_width: image width in pixels (needed when `check_overlap`).
 
         Returns:
-            ``(m, n)`` array, ``m <= k``, rows in their original order.
+            `(m, n)` array, `m <= k`, rows in their original order.
         """
         labels = as_label_array(labels, self.labels_format)
         return labels[self.valid_mask(labels, image_height, image_width)]
@@ -193,7 +193,7 @@ class BoxFilter:
         image_height: int | None = None,
         image_width: int | None = None,
     ) -> np.ndarray:
-        """``(k,)`` boolean array: which rows of the ``(k, n)`` array ``labels`` pass."""
+        """`(k,)` boolean array: which rows of the `(k, n)` array `labels` pass."""
         labels = np.asarray(labels)
         if labels.ndim != 2:
             labels = as_label_array(labels, self.labels_format)
@@ -223,13 +223,13 @@ class BoxFilter:
         """Which boxes meet the overlap criterion (bounds drawn once per call if random).
 
         Args:
-            corners: ``(..., k, 4)`` boxes ``(xmin, ymin, xmax, ymax)`` in absolute pixels.
-            image_height: image height, a number or an array broadcastable to ``(..., 1)``
+            corners: `(..., k, 4)` boxes `(xmin, ymin, xmax, ymax)` in absolute pixels.
+            image_height: image height, a number or an array broadcastable to `(..., 1)`
                 (one height per leading index, e.g. per candidate patch).
-            image_width: image width, like ``image_height``.
+            image_width: image width, like `image_height`.
 
         Returns:
-            ``(..., k)`` boolean array.
+            `(..., k)` boolean array.
         """
         if self.overlap_criterion == "center_point":
             return _center_inside(corners, image_height, image_width)
@@ -253,19 +253,19 @@ _X0, _Y0, _X1, _Y1 = 0, 1, 2, 3
 
 
 def _areas(corners: np.ndarray, d: int) -> np.ndarray:
-    """Box areas with side lengths ``max - min + d``; shape ``corners.shape[:-1]``."""
+    """Box areas with side lengths `max - min + d`; shape `corners.shape[:-1]`."""
     return (corners[..., _X1] - corners[..., _X0] + d) * (corners[..., _Y1] - corners[..., _Y0] + d)
 
 
 def _image_rectangles(image_height: Any, image_width: Any, top_left: float = 0) -> np.ndarray:
-    """``(..., 1, 4)`` (or ``(4,)``) image rectangles ``(t, t, W, H)`` as corners."""
+    """`(..., 1, 4)` (or `(4,)`) image rectangles `(t, t, W, H)` as corners."""
     height, width = np.broadcast_arrays(np.asarray(image_height), np.asarray(image_width))
     start = np.full_like(height, top_left)
     return np.stack([start, start, width, height], axis=-1)
 
 
 def _image_iou(corners: np.ndarray, image_height: Any, image_width: Any, d: int) -> np.ndarray:
-    """IoU of every box with the image ``(0, 0, W, H)``; intersection without ``d`` (as ``iou``)."""
+    """IoU of every box with the image `(0, 0, W, H)`; intersection without `d` (as `iou`)."""
     image = _image_rectangles(image_height, image_width)
     intersection = intersection_area_(image, corners, "corners", "element-wise", "half")
     union = _areas(image, d) + _areas(corners, d) - intersection
@@ -274,7 +274,7 @@ def _image_iou(corners: np.ndarray, image_height: Any, image_width: Any, d: int)
 
 
 def _clip_to_image(corners: np.ndarray, image_height: Any, image_width: Any) -> np.ndarray:
-    """Boxes clipped to ``[0, W-1] x [0, H-1]``."""
+    """Boxes clipped to `[0, W-1] x [0, H-1]`."""
     height = np.asarray(image_height)
     width = np.asarray(image_width)
     limits = np.stack(np.broadcast_arrays(width - 1, height - 1, width - 1, height - 1), axis=-1)
@@ -291,16 +291,16 @@ class ImageValidator:
     """Says whether enough boxes overlap an image of a given size.
 
     Args:
-        overlap_criterion: ``'center_point'``, ``'iou'`` or ``'area'`` (see ``BoxFilter``).
-        bounds: ``(lower, upper)`` or a ``BoundGenerator``; read again at every call, so it can be
+        overlap_criterion: `'center_point'`, `'iou'` or `'area'` (see `BoxFilter`).
+        bounds: `(lower, upper)` or a `BoundGenerator`; read again at every call, so it can be
             replaced between calls.
-        n_boxes_min: a positive int (at least that many boxes must pass) or ``'all'``.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``.
+        n_boxes_min: a positive int (at least that many boxes must pass) or `'all'`.
+        labels_format: column of each box coordinate; `None` means the default layout.
+        border_pixels: `'half'`, `'include'` or `'exclude'`.
 
     Raises:
-        ValueError: if ``n_boxes_min`` is neither a positive int nor ``'all'``, or on an invalid
-            criterion, bounds or ``border_pixels`` value.
+        ValueError: if `n_boxes_min` is neither a positive int nor `'all'`, or on an invalid
+            criterion, bounds or `border_pixels` value.
 
     Example:
         >>> boxes = np.array([[1, 10, 10, 50, 50]])
@@ -335,7 +335,7 @@ class ImageValidator:
         )
 
     def __call__(self, labels: np.ndarray, image_height: int, image_width: int) -> bool:
-        """True if enough rows of the ``(k, n)`` array ``labels`` overlap an ``H x W`` image.
+        """True if enough rows of the `(k, n)` array `labels` overlap an `H x W` image.
 
         Args:
             labels: boxes in absolute pixel coordinates of the image.
@@ -357,13 +357,13 @@ class ImageValidator:
         """The validator's decision for boxes given directly as corners.
 
         Args:
-            corners: ``(..., k, 4)`` boxes ``(xmin, ymin, xmax, ymax)`` in absolute pixels; a
+            corners: `(..., k, 4)` boxes `(xmin, ymin, xmax, ymax)` in absolute pixels; a
                 leading axis can hold the same boxes seen in several candidate images.
-            image_height: a number, or an array broadcastable to ``(..., 1)``.
-            image_width: like ``image_height``.
+            image_height: a number, or an array broadcastable to `(..., 1)`.
+            image_width: like `image_height`.
 
         Returns:
-            A boolean array of shape ``corners.shape[:-2]`` (a numpy bool for ``(k, 4)``).
+            A boolean array of shape `corners.shape[:-2]` (a numpy bool for `(k, 4)`).
         """
         self.box_filter.overlap_bounds = self.bounds
         self.box_filter.labels_format = self.labels_format

@@ -35,11 +35,11 @@ def apply_inverse_transforms(
     """Maps decoded predictions from the transformed images back to the original images.
 
     Args:
-        y_pred_decoded: per batch item, a ``(k, 6)`` array of decoded predictions
-            ``[class_id, confidence, xmin, ymin, xmax, ymax]`` in absolute pixels of the
-            transformed image: a list of such arrays, or one ``(B, k, 6)`` array.
+        y_pred_decoded: per batch item, a `(k, 6)` array of decoded predictions
+            `[class_id, confidence, xmin, ymin, xmax, ymax]` in absolute pixels of the
+            transformed image: a list of such arrays, or one `(B, k, 6)` array.
         inverse_transforms: per batch item, the inverters in the order they must be applied
-            (as ``DataGenerator.generate`` returns them for ``'inverse_transform'``). ``None``
+            (as `DataGenerator.generate` returns them for `'inverse_transform'`). `None`
             entries are skipped and nested lists are flattened.
 
     Returns:
@@ -47,7 +47,7 @@ def apply_inverse_transforms(
         copied unchanged. The input is not modified.
 
     Raises:
-        ValueError: if ``y_pred_decoded`` is neither a list nor a numpy array.
+        ValueError: if `y_pred_decoded` is neither a list nor a numpy array.
     """
     if not isinstance(y_pred_decoded, (list, np.ndarray)):
         raise ValueError(

@@ -1,17 +1,17 @@
 """Cropping, padding and random patch sampling for object detection.
 
-A patch is a rectangle ``(patch_ymin, patch_xmin, patch_height, patch_width)`` in the pixel
+A patch is a rectangle `(patch_ymin, patch_xmin, patch_height, patch_width)` in the pixel
 coordinates of the input image; it may reach outside the image (negative offsets or a size beyond
-the image), in which case the uncovered part is filled with ``background``. Boxes are rows of a
-``(k, n)`` labels array in absolute pixel ``corners`` coordinates located by ``labels_format``.
+the image), in which case the uncovered part is filled with `background`. Boxes are rows of a
+`(k, n)` labels array in absolute pixel `corners` coordinates located by `labels_format`.
 
-``CropPad``, ``Crop``, ``Pad`` and the random samplers are callables
-``op(image, labels=None, return_inverter=False)`` returning ``image`` [, ``labels``]
-[, ``inverter``]; the inverter maps decoded predictions ``(k, 6)`` (labels layout with a confidence
+`CropPad`, `Crop`, `Pad` and the random samplers are callables
+`op(image, labels=None, return_inverter=False)` returning `image` [, `labels`]
+[, `inverter`]; the inverter maps decoded predictions `(k, 6)` (labels layout with a confidence
 column at index 1) from the patch back to the input image.
 
-The output image keeps the input dtype (the original always produced ``uint8``, which destroyed
-float images); ``uint8`` inputs give exactly the original's result
+The output image keeps the input dtype (the original always produced `uint8`, which destroyed
+float images); `uint8` inputs give exactly the original's result
 (docs/differences.md#crop-pad-dtype).
 """
 
@@ -53,24 +53,24 @@ _CANDIDATE_CHUNK = 16
 
 
 class PatchCoordinateGenerator:
-    """Draws random patch coordinates ``(ymin, xmin, height, width)`` for an image.
+    """Draws random patch coordinates `(ymin, xmin, height, width)` for an image.
 
-    Which two quantities are drawn (the third follows) is set by ``must_match``:
-    ``'h_w'``: ``height = int(U(min_scale, max_scale) * img_height)`` and likewise the width
-    (one common factor if ``scale_uniformly``); ``'h_ar'``: the height as above and
-    ``width = int(height * ar)``, ``ar ~ U(min_aspect_ratio, max_aspect_ratio)``; ``'w_ar'``: the
-    width as above and ``height = int(width / ar)``. Any quantity given as ``patch_*`` is used
+    Which two quantities are drawn (the third follows) is set by `must_match`:
+    `'h_w'`: `height = int(U(min_scale, max_scale) * img_height)` and likewise the width
+    (one common factor if `scale_uniformly`); `'h_ar'`: the height as above and
+    `width = int(height * ar)`, `ar ~ U(min_aspect_ratio, max_aspect_ratio)`; `'w_ar'`: the
+    width as above and `height = int(width / ar)`. Any quantity given as `patch_*` is used
     instead of being drawn. The position, unless fixed, is uniform over all integer offsets that
     keep the patch inside the image (patch smaller than the image) or the image inside the patch
-    (patch larger): ``randint(0, r + 1)`` or ``randint(r, 1)`` with ``r = img_size - patch_size``.
+    (patch larger): `randint(0, r + 1)` or `randint(r, 1)` with `r = img_size - patch_size`.
 
     Args:
         img_height: height of the image in pixels (the random samplers set it per call).
         img_width: width of the image in pixels (the random samplers set it per call).
-        must_match: ``'h_w'``, ``'h_ar'`` or ``'w_ar'``.
+        must_match: `'h_w'`, `'h_ar'` or `'w_ar'`.
         min_scale: smallest patch side as a fraction of the image side.
         max_scale: largest patch side as a fraction of the image side.
-        scale_uniformly: ``'h_w'`` only: draw one factor for both sides.
+        scale_uniformly: `'h_w'` only: draw one factor for both sides.
         min_aspect_ratio: smallest width/height ratio.
         max_aspect_ratio: largest width/height ratio.
         patch_ymin: fixed top offset, or None to draw it.
@@ -80,8 +80,8 @@ class PatchCoordinateGenerator:
         patch_aspect_ratio: fixed width/height ratio, or None.
 
     Raises:
-        ValueError: on an unknown ``must_match``, ``min_scale >= max_scale``,
-            ``min_aspect_ratio >= max_aspect_ratio``, or ``scale_uniformly`` with a fixed side.
+        ValueError: on an unknown `must_match`, `min_scale >= max_scale`,
+            `min_aspect_ratio >= max_aspect_ratio`, or `scale_uniformly` with a fixed side.
     """
 
     def __init__(
@@ -124,7 +124,7 @@ class PatchCoordinateGenerator:
         self.patch_aspect_ratio = patch_aspect_ratio
 
     def __call__(self) -> tuple[int, int, int, int]:
-        """Returns ``(patch_ymin, patch_xmin, patch_height, patch_width)`` in pixels."""
+        """Returns `(patch_ymin, patch_xmin, patch_height, patch_width)` in pixels."""
         patch_height, patch_width = self._draw_size()
         patch_ymin = self._draw_offset(self.patch_ymin, self.img_height, patch_height)
         patch_xmin = self._draw_offset(self.patch_xmin, self.img_width, patch_width)
@@ -176,7 +176,7 @@ class CropPadInverter:
         self.columns = prediction_columns(labels_format)
 
     def __call__(self, predictions: np.ndarray) -> np.ndarray:
-        """Returns a shifted copy of the ``(k, 6)`` ``predictions``."""
+        """Returns a shifted copy of the `(k, 6)` `predictions`."""
         out = np.copy(predictions)
         out[:, self.columns.ys] += self.patch_ymin
         out[:, self.columns.xs] += self.patch_xmin
@@ -191,7 +191,7 @@ def _overlap(offset: int, patch_size: int, img_size: int) -> tuple[slice, slice]
 
 
 def _canvas(image: np.ndarray, height: int, width: int, background: Any) -> np.ndarray:
-    """An ``(height, width[, C])`` array of ``image``'s dtype filled with ``background``."""
+    """An `(height, width[, C])` array of `image`'s dtype filled with `background`."""
     fill = np.asarray(background)
     row = np.empty((width, *image.shape[2:]), dtype=image.dtype)
     # Filling one row and broadcasting it is much faster than broadcasting a per-channel value.
@@ -202,10 +202,10 @@ def _canvas(image: np.ndarray, height: int, width: int, background: Any) -> np.n
 
 
 class CropPad:
-    """Cuts a patch out of the image; parts outside the image are filled with ``background``.
+    """Cuts a patch out of the image; parts outside the image are filled with `background`.
 
-    Boxes are shifted into patch coordinates, then ``box_filter`` runs for the patch size, then
-    boxes are clipped to ``[0, patch_width-1] x [0, patch_height-1]`` if ``clip_boxes``.
+    Boxes are shifted into patch coordinates, then `box_filter` runs for the patch size, then
+    boxes are clipped to `[0, patch_width-1] x [0, patch_height-1]` if `clip_boxes`.
 
     Args:
         patch_ymin: top offset of the patch in the image (negative pads at the top).
@@ -213,19 +213,19 @@ class CropPad:
         patch_height: patch height in pixels.
         patch_width: patch width in pixels.
         clip_boxes: clip boxes to the patch.
-        box_filter: optional ``BoxFilter``.
+        box_filter: optional `BoxFilter`.
         background: fill value per channel (its first value for 2-D images).
-        labels_format: column of each box coordinate; ``None`` means
-            ``{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}``.
+        labels_format: column of each box coordinate; `None` means
+            `{'class_id': 0, 'xmin': 1, 'ymin': 2, 'xmax': 3, 'ymax': 4}`.
 
     Call arguments:
-        image: ``(H, W[, C])`` array; the output has shape ``(patch_height, patch_width[, C])``
+        image: `(H, W[, C])` array; the output has shape `(patch_height, patch_width[, C])`
             and the same dtype.
-        labels: optional ``(k, n)`` array.
-        return_inverter: also return a ``CropPadInverter``.
+        labels: optional `(k, n)` array.
+        return_inverter: also return a `CropPadInverter`.
 
     Raises:
-        ValueError: if ``box_filter`` is not a ``BoxFilter`` or None; at call time if the patch
+        ValueError: if `box_filter` is not a `BoxFilter` or None; at call time if the patch
             starts below or right of the image.
     """
 
@@ -251,7 +251,7 @@ class CropPad:
         self.labels_format = resolve_labels_format(labels_format)
 
     def transform_labels(self, labels: np.ndarray) -> np.ndarray:
-        """Copy of the ``(k, n)`` ``labels`` in patch coordinates (no filtering, no clipping)."""
+        """Copy of the `(k, n)` `labels` in patch coordinates (no filtering, no clipping)."""
         labels = as_label_array(labels, self.labels_format)
         cols = box_columns(self.labels_format)
         labels[:, cols.ys] -= self.patch_ymin
@@ -261,7 +261,7 @@ class CropPad:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Crops/pads; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Crops/pads; returns `image` [, `labels`] [, `inverter`]."""
         img_height, img_width = image.shape[:2]
         if self.patch_ymin > img_height or self.patch_xmin > img_width:
             raise ValueError(
@@ -316,10 +316,10 @@ class CropPad:
 
 
 class Crop:
-    """Removes ``crop_top``/``crop_bottom`` rows and ``crop_left``/``crop_right`` columns.
+    """Removes `crop_top`/`crop_bottom` rows and `crop_left`/`crop_right` columns.
 
-    Equivalent to ``CropPad(crop_top, crop_left, H - crop_top - crop_bottom,
-    W - crop_left - crop_right)`` for an ``H x W`` image.
+    Equivalent to `CropPad(crop_top, crop_left, H - crop_top - crop_bottom,
+    W - crop_left - crop_right)` for an `H x W` image.
 
     Args:
         crop_top: rows removed at the top.
@@ -327,8 +327,8 @@ class Crop:
         crop_left: columns removed on the left.
         crop_right: columns removed on the right.
         clip_boxes: clip boxes to the cropped image.
-        box_filter: optional ``BoxFilter``.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        box_filter: optional `BoxFilter`.
+        labels_format: column of each box coordinate; `None` means the default layout.
     """
 
     def __init__(
@@ -361,7 +361,7 @@ class Crop:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Crops; returns as ``CropPad``."""
+        """Crops; returns as `CropPad`."""
         img_height, img_width = image.shape[:2]
         self.crop.patch_height = img_height - self.crop_top - self.crop_bottom
         self.crop.patch_width = img_width - self.crop_left - self.crop_right
@@ -370,10 +370,10 @@ class Crop:
 
 
 class Pad:
-    """Adds ``pad_top``/``pad_bottom`` rows and ``pad_left``/``pad_right`` columns.
+    """Adds `pad_top`/`pad_bottom` rows and `pad_left`/`pad_right` columns.
 
-    Equivalent to ``CropPad(-pad_top, -pad_left, H + pad_top + pad_bottom,
-    W + pad_left + pad_right, clip_boxes=False)``.
+    Equivalent to `CropPad(-pad_top, -pad_left, H + pad_top + pad_bottom,
+    W + pad_left + pad_right, clip_boxes=False)`.
 
     Args:
         pad_top: rows added at the top.
@@ -381,7 +381,7 @@ class Pad:
         pad_left: columns added on the left.
         pad_right: columns added on the right.
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
     """
 
     def __init__(
@@ -413,7 +413,7 @@ class Pad:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Pads; returns as ``CropPad``."""
+        """Pads; returns as `CropPad`."""
         img_height, img_width = image.shape[:2]
         self.pad.patch_height = img_height + self.pad_top + self.pad_bottom
         self.pad.patch_width = img_width + self.pad_left + self.pad_right
@@ -422,7 +422,7 @@ class Pad:
 
 
 class _PatchSampler:
-    """Shared machinery of ``RandomPatch`` and ``RandomPatchInf``."""
+    """Shared machinery of `RandomPatch` and `RandomPatchInf`."""
 
     patch_coord_generator: PatchCoordinateGenerator
     image_validator: ImageValidator | None
@@ -454,7 +454,7 @@ class _PatchSampler:
         )
 
     def draw_params(self) -> dict[str, int]:
-        """One candidate patch from ``patch_coord_generator`` (image size must be set)."""
+        """One candidate patch from `patch_coord_generator` (image size must be set)."""
         ymin, xmin, height, width = self.patch_coord_generator()
         return {
             "patch_ymin": ymin,
@@ -472,14 +472,14 @@ class _PatchSampler:
         self.sample_patch.labels_format = self.labels_format
 
     def _box_corners(self, labels: np.ndarray | None) -> np.ndarray | None:
-        """``(k, 4)`` corners of the labels, or None when no validation is needed."""
+        """`(k, 4)` corners of the labels, or None when no validation is needed."""
         if labels is None or self.image_validator is None:
             return None
         labels = as_label_array(labels, self.labels_format)
         return labels[:, box_columns(self.labels_format).corners]
 
     def _candidates_ok(self, candidates: np.ndarray, corners: np.ndarray | None) -> np.ndarray:
-        """Which of the ``(n, 4)`` candidates ``(ymin, xmin, height, width)`` are accepted.
+        """Which of the `(n, 4)` candidates `(ymin, xmin, height, width)` are accepted.
 
         Only candidates with an acceptable aspect ratio reach the validator (it may draw random
         bounds at every call, as in the original).
@@ -501,7 +501,7 @@ class _PatchSampler:
         return np.array([self.patch_coord_generator() for _ in range(count)]).reshape(count, 4)
 
     def _search(self, corners: np.ndarray | None) -> np.ndarray | None:
-        """The first accepted candidate among ``n_trials_max`` draws, or None.
+        """The first accepted candidate among `n_trials_max` draws, or None.
 
         Candidates are drawn in chunks and validated together. When one is accepted, the RNG is
         rewound and replayed up to it, so the draws consumed are exactly those of trying the
@@ -522,7 +522,7 @@ class _PatchSampler:
         return None
 
     def _sequential_search(self, corners: np.ndarray | None) -> np.ndarray | None:
-        """As ``_search``, trying one candidate at a time."""
+        """As `_search`, trying one candidate at a time."""
         for _ in range(max(1, self.n_trials_max)):
             candidate = self._draw_candidates(1)
             if self._candidates_ok(candidate, corners)[0]:
@@ -530,7 +530,7 @@ class _PatchSampler:
         return None
 
     def _try_patches(self, image: np.ndarray, labels: np.ndarray | None, return_inverter: bool):
-        """Result of the first accepted candidate among ``n_trials_max`` draws, else None."""
+        """Result of the first accepted candidate among `n_trials_max` draws, else None."""
         corners = self._box_corners(labels)
         # Batches only pay off when candidates need validating, and a validator drawing random
         # bounds per call must see the candidates one at a time to keep the draw order.
@@ -548,27 +548,27 @@ class _PatchSampler:
 
 
 class RandomPatch(_PatchSampler):
-    """Crops/pads a random patch drawn by ``patch_coord_generator``, with probability ``prob``.
+    """Crops/pads a random patch drawn by `patch_coord_generator`, with probability `prob`.
 
-    Up to ``n_trials_max`` candidates are drawn; the first whose shifted boxes satisfy
-    ``image_validator`` (any candidate if there are no labels or no validator) is cut out. If
-    all fail: with ``can_fail`` every output is None, else the input is returned unchanged (with
+    Up to `n_trials_max` candidates are drawn; the first whose shifted boxes satisfy
+    `image_validator` (any candidate if there are no labels or no validator) is cut out. If
+    all fail: with `can_fail` every output is None, else the input is returned unchanged (with
     a None inverter). When the op does not fire, the input is returned with the identity
     inverter.
 
     Args:
-        patch_coord_generator: a ``PatchCoordinateGenerator``; its image size is set per call.
-        box_filter: optional ``BoxFilter`` applied to the boxes of the patch.
-        image_validator: optional ``ImageValidator`` that accepts or rejects a candidate.
+        patch_coord_generator: a `PatchCoordinateGenerator`; its image size is set per call.
+        box_filter: optional `BoxFilter` applied to the boxes of the patch.
+        image_validator: optional `ImageValidator` that accepts or rejects a candidate.
         n_trials_max: number of candidates before giving up (at least 1).
         clip_boxes: clip boxes to the patch.
         prob: probability of sampling a patch.
         background: fill value per channel.
         can_fail: return None outputs instead of the input when every candidate fails.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: on wrong generator, validator or filter types, or ``prob`` outside [0, 1].
+        ValueError: on wrong generator, validator or filter types, or `prob` outside [0, 1].
     """
 
     def __init__(
@@ -598,7 +598,7 @@ class RandomPatch(_PatchSampler):
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Samples a patch; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Samples a patch; returns `image` [, `labels`] [, `inverter`]."""
         if not happens(self.prob):
             return pack(image, labels, identity_inverter, return_inverter)
         self._prepare(image)
@@ -613,26 +613,26 @@ class RandomPatch(_PatchSampler):
 class RandomPatchInf(_PatchSampler):
     """Samples patches until one is accepted, or returns the input (the SSD random crop).
 
-    Each round fires with probability ``prob``; if it does not, the input is returned unchanged
+    Each round fires with probability `prob`; if it does not, the input is returned unchanged
     (with the identity inverter). If it does, new validator bounds are drawn from
-    ``bound_generator`` (when both are given) and up to ``n_trials_max`` candidates are tried;
+    `bound_generator` (when both are given) and up to `n_trials_max` candidates are tried;
     candidates whose width/height ratio is outside the generator's
-    ``[min_aspect_ratio, max_aspect_ratio]`` are skipped. Rounds repeat until a candidate is
+    `[min_aspect_ratio, max_aspect_ratio]` are skipped. Rounds repeat until a candidate is
     accepted or a round does not fire.
 
     Args:
-        patch_coord_generator: a ``PatchCoordinateGenerator``; its image size is set per call.
-        box_filter: optional ``BoxFilter`` applied to the boxes of the patch.
-        image_validator: optional ``ImageValidator`` that accepts or rejects a candidate.
-        bound_generator: optional ``BoundGenerator`` drawing the validator's bounds per round.
+        patch_coord_generator: a `PatchCoordinateGenerator`; its image size is set per call.
+        box_filter: optional `BoxFilter` applied to the boxes of the patch.
+        image_validator: optional `ImageValidator` that accepts or rejects a candidate.
+        bound_generator: optional `BoundGenerator` drawing the validator's bounds per round.
         n_trials_max: candidates per round (at least 1).
         clip_boxes: clip boxes to the patch.
         prob: probability that a round samples a patch.
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
 
     Raises:
-        ValueError: on wrong generator, validator, bound generator or filter types, or ``prob``
+        ValueError: on wrong generator, validator, bound generator or filter types, or `prob`
             outside [0, 1].
     """
 
@@ -674,7 +674,7 @@ class RandomPatchInf(_PatchSampler):
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Samples a patch; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Samples a patch; returns `image` [, `labels`] [, `inverter`]."""
         self._prepare(image)
         while happens(self.prob):
             if self.image_validator is not None and self.bound_generator is not None:
@@ -697,19 +697,19 @@ def _fixed_patch_generator(image: np.ndarray, patch_height: int, patch_width: in
 
 
 class RandomMaxCropFixedAR:
-    """Crops the largest patch of aspect ratio ``patch_aspect_ratio`` at a random position.
+    """Crops the largest patch of aspect ratio `patch_aspect_ratio` at a random position.
 
-    If ``W / H < patch_aspect_ratio`` the patch is ``W`` wide and ``round(W / ar)`` high, else
-    ``H`` high and ``round(H * ar)`` wide. Placement goes through ``RandomPatch`` (prob 1,
-    ``can_fail=False``) with the given filter and validator.
+    If `W / H < patch_aspect_ratio` the patch is `W` wide and `round(W / ar)` high, else
+    `H` high and `round(H * ar)` wide. Placement goes through `RandomPatch` (prob 1,
+    `can_fail=False`) with the given filter and validator.
 
     Args:
         patch_aspect_ratio: width/height ratio of the patch.
-        box_filter: optional ``BoxFilter``.
-        image_validator: optional ``ImageValidator``.
+        box_filter: optional `BoxFilter`.
+        image_validator: optional `ImageValidator`.
         n_trials_max: number of positions tried.
         clip_boxes: clip boxes to the patch.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
     """
 
     def __init__(
@@ -743,7 +743,7 @@ class RandomMaxCropFixedAR:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Crops; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Crops; returns `image` [, `labels`] [, `inverter`]."""
         img_height, img_width = image.shape[:2]
         if img_width / img_height < self.patch_aspect_ratio:
             patch_width = img_width
@@ -759,17 +759,17 @@ class RandomMaxCropFixedAR:
 
 
 class RandomPadFixedAR:
-    """Pads the image to aspect ratio ``patch_aspect_ratio`` at a random position.
+    """Pads the image to aspect ratio `patch_aspect_ratio` at a random position.
 
-    As the original, the side that is kept is chosen by ``W < H`` (not by comparing aspect
-    ratios): for ``W < H`` the patch is ``H`` high and ``round(H * ar)`` wide, else ``W`` wide and
-    ``round(W / ar)`` high. For ``ar == 1`` this always pads; for other ratios it can crop, in
-    which case a ``UserWarning`` is issued (docs/differences.md#random-pad-fixed-ar).
+    As the original, the side that is kept is chosen by `W < H` (not by comparing aspect
+    ratios): for `W < H` the patch is `H` high and `round(H * ar)` wide, else `W` wide and
+    `round(W / ar)` high. For `ar == 1` this always pads; for other ratios it can crop, in
+    which case a `UserWarning` is issued (docs/differences.md#random-pad-fixed-ar).
 
     Args:
         patch_aspect_ratio: width/height ratio of the output.
         background: fill value per channel.
-        labels_format: column of each box coordinate; ``None`` means the default layout.
+        labels_format: column of each box coordinate; `None` means the default layout.
     """
 
     def __init__(
@@ -797,7 +797,7 @@ class RandomPadFixedAR:
     def __call__(
         self, image: np.ndarray, labels: np.ndarray | None = None, return_inverter: bool = False
     ) -> Any:
-        """Pads; returns ``image`` [, ``labels``] [, ``inverter``]."""
+        """Pads; returns `image` [, `labels`] [, `inverter`]."""
         img_height, img_width = image.shape[:2]
         if img_width < img_height:
             patch_height = img_height

@@ -1,17 +1,17 @@
 """Photometric image transformations for object detection.
 
-Every transformation is a callable ``op(image, labels=None)`` that returns the new image, or
-``(image, labels)`` when labels are given (the labels pass through unchanged; photometric ops do
-not move boxes and have no inverters). Images are ``(H, W, C)`` arrays (``ConvertTo3Channels``
-and ``ConvertColor`` also take ``(H, W)``) with pixel values on the 0-255 scale.
+Every transformation is a callable `op(image, labels=None)` that returns the new image, or
+`(image, labels)` when labels are given (the labels pass through unchanged; photometric ops do
+not move boxes and have no inverters). Images are `(H, W, C)` arrays (`ConvertTo3Channels`
+and `ConvertColor` also take `(H, W)`) with pixel values on the 0-255 scale.
 
-Each ``Random*`` class fires with probability ``prob`` (a draw ``U(0, 1) >= 1 - prob`` from the
-global numpy RNG), then draws its parameters with ``draw_params()`` and applies its deterministic
+Each `Random*` class fires with probability `prob` (a draw `U(0, 1) >= 1 - prob` from the
+global numpy RNG), then draws its parameters with `draw_params()` and applies its deterministic
 counterpart with them, in the same order of random draws as the original library.
 
-Data types: ``Brightness`` and ``Contrast`` return a float image (float inputs keep their dtype,
-integer inputs become ``float32``); ``Saturation``, ``Hue``, ``Gamma``,
-``HistogramEqualization`` and ``ChannelSwap`` keep the input dtype (integer results are
+Data types: `Brightness` and `Contrast` return a float image (float inputs keep their dtype,
+integer inputs become `float32`); `Saturation`, `Hue`, `Gamma`,
+`HistogramEqualization` and `ChannelSwap` keep the input dtype (integer results are
 truncated, like the original's in-place assignment). No op modifies its input array.
 """
 
@@ -36,12 +36,12 @@ _MAX_VALUE = 255
 
 
 def _working_float(array: np.ndarray) -> np.ndarray:
-    """``array`` itself when it is a float array, else a ``float32`` copy."""
+    """`array` itself when it is a float array, else a `float32` copy."""
     return array if np.issubdtype(array.dtype, np.floating) else array.astype(np.float32)
 
 
 def _as_dtype_of(array: np.ndarray, value: float) -> Any:
-    """``value`` as a scalar of ``array``'s float dtype, so arithmetic stays in that dtype."""
+    """`value` as a scalar of `array`'s float dtype, so arithmetic stays in that dtype."""
     return array.dtype.type(value)
 
 
@@ -49,13 +49,13 @@ class ConvertColor:
     """Converts between the RGB, HSV and grayscale colour spaces with OpenCV.
 
     Args:
-        current: colour space of the input, ``'RGB'`` or ``'HSV'``.
-        to: target colour space, ``'RGB'``, ``'HSV'`` or ``'GRAY'``.
-        keep_3ch: for ``'GRAY'``, stack the gray channel three times (``(H, W, 3)`` output)
-            instead of returning ``(H, W)``.
+        current: colour space of the input, `'RGB'` or `'HSV'`.
+        to: target colour space, `'RGB'`, `'HSV'` or `'GRAY'`.
+        keep_3ch: for `'GRAY'`, stack the gray channel three times (`(H, W, 3)` output)
+            instead of returning `(H, W)`.
 
     Converting a space to itself returns the image unchanged. HSV follows OpenCV: for 8-bit
-    images H is in [0, 180) and S, V in [0, 255]; ``float32`` images get H in [0, 360).
+    images H is in [0, 180) and S, V in [0, 255]; `float32` images get H in [0, 360).
 
     Raises:
         NotImplementedError: for any other pair of colour spaces (as the original).
@@ -72,7 +72,7 @@ class ConvertColor:
         self.keep_3ch = keep_3ch
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Converts ``image`` (``(H, W, 3)``); returns it, or ``(image, labels)``."""
+        """Converts `image` (`(H, W, 3)`); returns it, or `(image, labels)`."""
         if self.current != self.to:
             image = self._convert(image)
         return pack(image, labels)
@@ -87,23 +87,23 @@ class ConvertColor:
 
 
 def _cvt_color(image: np.ndarray, code: int) -> np.ndarray:
-    """``cv2.cvtColor`` that also accepts dtypes OpenCV lacks (computed in float32)."""
+    """`cv2.cvtColor` that also accepts dtypes OpenCV lacks (computed in float32)."""
     if image.dtype in (np.uint8, np.uint16, np.float32):
         return cv2.cvtColor(image, code)
     return cv2.cvtColor(image.astype(np.float32), code).astype(image.dtype)
 
 
 class ConvertDataType:
-    """Converts an image to ``uint8`` (rounded half to even) or to ``float32``.
+    """Converts an image to `uint8` (rounded half to even) or to `float32`.
 
     Args:
-        to: ``'uint8'`` or ``'float32'``.
+        to: `'uint8'` or `'float32'`.
 
-    Values outside [0, 255] are clipped before the conversion to ``uint8`` (the original's
+    Values outside [0, 255] are clipped before the conversion to `uint8` (the original's
     cast left them undefined).
 
     Raises:
-        ValueError: if ``to`` is neither.
+        ValueError: if `to` is neither.
     """
 
     def __init__(self, to: str = "uint8") -> None:
@@ -112,7 +112,7 @@ class ConvertDataType:
         self.to = to
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Converts ``image``; returns it, or ``(image, labels)``."""
+        """Converts `image`; returns it, or `(image, labels)`."""
         if self.to == "uint8":
             image = _to_uint8(image)
         else:
@@ -129,13 +129,13 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 class ConvertTo3Channels:
-    """Makes an image 3-channel: ``(H, W)`` and ``(H, W, 1)`` are repeated, RGBA loses alpha.
+    """Makes an image 3-channel: `(H, W)` and `(H, W, 1)` are repeated, RGBA loses alpha.
 
     Other images are returned unchanged.
     """
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the 3-channel image, or ``(image, labels)``."""
+        """Returns the 3-channel image, or `(image, labels)`."""
         if image.ndim == 2:
             image = np.stack([image] * 3, axis=-1)
         elif image.ndim == 3 and image.shape[2] == 1:
@@ -146,13 +146,13 @@ class ConvertTo3Channels:
 
 
 class Hue:
-    """Shifts the hue channel of an HSV image: ``H = (H + delta) mod 180``.
+    """Shifts the hue channel of an HSV image: `H = (H + delta) mod 180`.
 
     Args:
         delta: hue shift in OpenCV hue units (degrees / 2), in [-180, 180].
 
     Raises:
-        ValueError: if ``delta`` is outside [-180, 180].
+        ValueError: if `delta` is outside [-180, 180].
     """
 
     def __init__(self, delta: float) -> None:
@@ -161,21 +161,21 @@ class Hue:
         self.delta = delta
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the shifted ``(H, W, 3)`` HSV image, or ``(image, labels)``."""
+        """Returns the shifted `(H, W, 3)` HSV image, or `(image, labels)`."""
         hue = _working_float(image[:, :, _HUE])
         shifted = (hue + _as_dtype_of(hue, self.delta)) % _HUE_PERIOD
         return pack(_with_channel(image, _HUE, shifted), labels)
 
 
 def _with_channel(image: np.ndarray, channel: int, values: np.ndarray) -> np.ndarray:
-    """A copy of ``image`` whose ``channel`` holds ``values`` (cast to the image dtype)."""
+    """A copy of `image` whose `channel` holds `values` (cast to the image dtype)."""
     out = image.copy()
     out[:, :, channel] = values
     return out
 
 
 class _RandomOp:
-    """Base of the random photometric ops: fire with ``prob``, draw, apply ``self._op``."""
+    """Base of the random photometric ops: fire with `prob`, draw, apply `self._op`."""
 
     prob: float
     _op: Any
@@ -185,7 +185,7 @@ class _RandomOp:
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Applies the op with probability ``prob``; returns the image, or ``(image, labels)``."""
+        """Applies the op with probability `prob`; returns the image, or `(image, labels)`."""
         if not happens(self.prob):
             return pack(image, labels)
         for name, value in self.draw_params().items():
@@ -194,7 +194,7 @@ class _RandomOp:
 
 
 class _RandomRangeOp(_RandomOp):
-    """A random op whose single parameter ``parameter`` is drawn from ``U(lower, upper)``.
+    """A random op whose single parameter `parameter` is drawn from `U(lower, upper)`.
 
     Subclasses name the parameter and the attribute that holds their deterministic op (the
     original library's attribute names, kept for code that reaches into them).
@@ -216,19 +216,19 @@ class _RandomRangeOp(_RandomOp):
         return getattr(self, self.op_attribute)
 
     def draw_params(self) -> dict[str, Any]:
-        """``{parameter: U(lower, upper)}``."""
+        """`{parameter: U(lower, upper)}`."""
         return {self.parameter: uniform(self.lower, self.upper)}
 
 
 class RandomHue(_RandomOp):
-    """``Hue`` with ``delta ~ U(-max_delta, max_delta)``, applied with probability ``prob``.
+    """`Hue` with `delta ~ U(-max_delta, max_delta)`, applied with probability `prob`.
 
     Args:
         max_delta: largest absolute hue shift, in [0, 180].
         prob: probability of applying the shift.
 
     Raises:
-        ValueError: if ``max_delta`` is outside [0, 180] or ``prob`` outside [0, 1].
+        ValueError: if `max_delta` is outside [0, 180] or `prob` outside [0, 1].
     """
 
     def __init__(self, max_delta: float = 18, prob: float = 0.5) -> None:
@@ -244,18 +244,18 @@ class RandomHue(_RandomOp):
         return self.change_hue
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'delta': U(-max_delta, max_delta)}``."""
+        """`{'delta': U(-max_delta, max_delta)}`."""
         return {"delta": uniform(-self.max_delta, self.max_delta)}
 
 
 class Saturation:
-    """Scales the saturation channel of an HSV image: ``S = clip(S * factor, 0, 255)``.
+    """Scales the saturation channel of an HSV image: `S = clip(S * factor, 0, 255)`.
 
     Args:
         factor: positive scaling factor.
 
     Raises:
-        ValueError: if ``factor <= 0``.
+        ValueError: if `factor <= 0`.
     """
 
     def __init__(self, factor: float) -> None:
@@ -264,17 +264,17 @@ class Saturation:
         self.factor = factor
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the rescaled ``(H, W, 3)`` HSV image, or ``(image, labels)``."""
+        """Returns the rescaled `(H, W, 3)` HSV image, or `(image, labels)`."""
         saturation = _working_float(image[:, :, _SATURATION])
         scaled = np.clip(saturation * _as_dtype_of(saturation, self.factor), 0, _MAX_VALUE)
         return pack(_with_channel(image, _SATURATION, scaled), labels)
 
 
 class RandomSaturation(_RandomRangeOp):
-    """``Saturation`` with ``factor ~ U(lower, upper)``, applied with probability ``prob``.
+    """`Saturation` with `factor ~ U(lower, upper)`, applied with probability `prob`.
 
     Raises:
-        ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
+        ValueError: if `lower >= upper` or `prob` is outside [0, 1].
     """
 
     parameter = "factor"
@@ -285,7 +285,7 @@ class RandomSaturation(_RandomRangeOp):
 
 
 class Brightness:
-    """Adds a constant to every pixel: ``clip(image + delta, 0, 255)``.
+    """Adds a constant to every pixel: `clip(image + delta, 0, 255)`.
 
     Args:
         delta: value added to every channel of every pixel.
@@ -295,7 +295,7 @@ class Brightness:
         self.delta = delta
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the float image (see the module docstring), or ``(image, labels)``."""
+        """Returns the float image (see the module docstring), or `(image, labels)`."""
         image = _working_float(image)
         out = image + _as_dtype_of(image, self.delta)
         np.clip(out, 0, _MAX_VALUE, out=out)
@@ -303,10 +303,10 @@ class Brightness:
 
 
 class RandomBrightness(_RandomRangeOp):
-    """``Brightness`` with ``delta ~ U(lower, upper)``, applied with probability ``prob``.
+    """`Brightness` with `delta ~ U(lower, upper)`, applied with probability `prob`.
 
     Raises:
-        ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
+        ValueError: if `lower >= upper` or `prob` is outside [0, 1].
     """
 
     parameter = "delta"
@@ -317,13 +317,13 @@ class RandomBrightness(_RandomRangeOp):
 
 
 class Contrast:
-    """Scales every pixel around mid-gray: ``clip(127.5 + factor * (image - 127.5), 0, 255)``.
+    """Scales every pixel around mid-gray: `clip(127.5 + factor * (image - 127.5), 0, 255)`.
 
     Args:
         factor: positive contrast factor.
 
     Raises:
-        ValueError: if ``factor <= 0``.
+        ValueError: if `factor <= 0`.
     """
 
     def __init__(self, factor: float) -> None:
@@ -332,7 +332,7 @@ class Contrast:
         self.factor = factor
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the float image (see the module docstring), or ``(image, labels)``."""
+        """Returns the float image (see the module docstring), or `(image, labels)`."""
         image = _working_float(image)
         pivot = _as_dtype_of(image, _CONTRAST_PIVOT)
         out = image - pivot
@@ -343,10 +343,10 @@ class Contrast:
 
 
 class RandomContrast(_RandomRangeOp):
-    """``Contrast`` with ``factor ~ U(lower, upper)``, applied with probability ``prob``.
+    """`Contrast` with `factor ~ U(lower, upper)`, applied with probability `prob`.
 
     Raises:
-        ValueError: if ``lower >= upper`` or ``prob`` is outside [0, 1].
+        ValueError: if `lower >= upper` or `prob` is outside [0, 1].
     """
 
     parameter = "factor"
@@ -357,9 +357,9 @@ class RandomContrast(_RandomRangeOp):
 
 
 class Gamma:
-    """Gamma correction: ``255 * (image / 255) ** (1 / gamma)``.
+    """Gamma correction: `255 * (image / 255) ** (1 / gamma)`.
 
-    ``uint8`` images go through the 256-entry look-up table ``table`` (entries truncated to
+    `uint8` images go through the 256-entry look-up table `table` (entries truncated to
     integers, as the original); float images use the formula directly (after clipping to
     [0, 255]) and keep their dtype.
 
@@ -367,7 +367,7 @@ class Gamma:
         gamma: positive gamma value.
 
     Raises:
-        ValueError: if ``gamma <= 0``.
+        ValueError: if `gamma <= 0`.
     """
 
     def __init__(self, gamma: float) -> None:
@@ -375,7 +375,7 @@ class Gamma:
 
     @property
     def gamma(self) -> float:
-        """The gamma value; setting it rebuilds ``gamma_inv`` and ``table``."""
+        """The gamma value; setting it rebuilds `gamma_inv` and `table`."""
         return self._gamma
 
     @gamma.setter
@@ -388,7 +388,7 @@ class Gamma:
         self.table = ((levels**self.gamma_inv) * 255).astype(np.uint8)
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the corrected image, or ``(image, labels)``."""
+        """Returns the corrected image, or `(image, labels)`."""
         if image.dtype == np.uint8:
             return pack(self.table[image], labels)
         values = np.clip(_working_float(image), 0, _MAX_VALUE) / _MAX_VALUE
@@ -397,10 +397,10 @@ class Gamma:
 
 
 class RandomGamma(_RandomRangeOp):
-    """``Gamma`` with ``gamma ~ U(lower, upper)``, applied with probability ``prob``.
+    """`Gamma` with `gamma ~ U(lower, upper)`, applied with probability `prob`.
 
     Raises:
-        ValueError: if ``lower >= upper``, ``lower <= 0`` or ``prob`` is outside [0, 1].
+        ValueError: if `lower >= upper`, `lower <= 0` or `prob` is outside [0, 1].
     """
 
     parameter = "gamma"
@@ -419,16 +419,16 @@ class HistogramEqualization:
     """
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the equalized ``(H, W, 3)`` image, or ``(image, labels)``."""
+        """Returns the equalized `(H, W, 3)` image, or `(image, labels)`."""
         value = np.ascontiguousarray(_to_uint8(image[:, :, _VALUE]))
         return pack(_with_channel(image, _VALUE, cv2.equalizeHist(value)), labels)
 
 
 class RandomHistogramEqualization(_RandomOp):
-    """``HistogramEqualization`` applied with probability ``prob``.
+    """`HistogramEqualization` applied with probability `prob`.
 
     Raises:
-        ValueError: if ``prob`` is outside [0, 1].
+        ValueError: if `prob` is outside [0, 1].
     """
 
     def __init__(self, prob: float = 0.5) -> None:
@@ -441,18 +441,18 @@ class RandomHistogramEqualization(_RandomOp):
         return self.equalize
 
     def draw_params(self) -> dict[str, Any]:
-        """No parameters: ``{}``."""
+        """No parameters: `{}`."""
         return {}
 
 
 class ChannelSwap:
-    """Reorders the channels: ``image[:, :, order]``.
+    """Reorders the channels: `image[:, :, order]`.
 
     Args:
-        order: sequence of channel indices, e.g. ``(2, 1, 0)`` for RGB to BGR.
+        order: sequence of channel indices, e.g. `(2, 1, 0)` for RGB to BGR.
 
     Raises:
-        ValueError: if ``order`` is not a sequence of ints.
+        ValueError: if `order` is not a sequence of ints.
     """
 
     def __init__(self, order: Sequence[int]) -> None:
@@ -463,15 +463,15 @@ class ChannelSwap:
         self.order = order
 
     def __call__(self, image: np.ndarray, labels: np.ndarray | None = None) -> Any:
-        """Returns the reordered image, or ``(image, labels)``."""
+        """Returns the reordered image, or `(image, labels)`."""
         return pack(image[:, :, list(self.order)], labels)
 
 
 class RandomChannelSwap(_RandomOp):
-    """``ChannelSwap`` with one of the five non-identity orders of 3 channels, with ``prob``.
+    """`ChannelSwap` with one of the five non-identity orders of 3 channels, with `prob`.
 
     Raises:
-        ValueError: if ``prob`` is outside [0, 1].
+        ValueError: if `prob` is outside [0, 1].
     """
 
     def __init__(self, prob: float = 0.5) -> None:
@@ -485,5 +485,5 @@ class RandomChannelSwap(_RandomOp):
         return self.swap_channels
 
     def draw_params(self) -> dict[str, Any]:
-        """``{'order': one of permutations}`` drawn with ``np.random.randint(5)``."""
+        """`{'order': one of permutations}` drawn with `np.random.randint(5)`."""
         return {"order": self.permutations[randint(len(self.permutations))]}

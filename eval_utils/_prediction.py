@@ -23,13 +23,13 @@ def evaluation_transformations(
     Args:
         img_height: Model input height in pixels.
         img_width: Model input width in pixels.
-        mode: ``'resize'`` (3 channels, resize) or ``'pad'`` (3 channels, pad to the input
+        mode: `'resize'` (3 channels, resize) or `'pad'` (3 channels, pad to the input
             aspect ratio, resize).
         labels_format: Label layout given to the geometric transformations (their default if
             None).
 
     Returns:
-        The list of transformations for ``DataGenerator.generate``.
+        The list of transformations for `DataGenerator.generate`.
 
     Raises:
         ValueError: For an unknown mode.

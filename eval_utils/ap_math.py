@@ -2,14 +2,14 @@
 
 Everything here works on plain NumPy arrays, independent of any model or data generator:
 
-* :class:`GroundTruthIndex` stacks the ground truth boxes of a whole dataset (one array per
+* `GroundTruthIndex` stacks the ground truth boxes of a whole dataset (one array per
   image) into flat arrays and hands out the boxes of one class grouped by image.
-* :func:`match_class_predictions` decides, for all predictions of one class at once, which are
+* `match_class_predictions` decides, for all predictions of one class at once, which are
   true positives, false positives or ignored (matched to an evaluation-neutral box).
-* :func:`precision_recall` and the ``average_precision_*`` functions turn the matching result
+* `precision_recall` and the `average_precision_*` functions turn the matching result
   into precision/recall curves and average precisions.
 
-Boxes are in ``corners`` format (xmin, ymin, xmax, ymax), absolute pixel coordinates.
+Boxes are in `corners` format (xmin, ymin, xmax, ymax), absolute pixel coordinates.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ import numpy as np
 from bounding_box_utils.bounding_box_utils import iou
 
 AP_MODES = ("sample", "integrate", "voc2010")
-"""Supported ``average_precision_mode`` values."""
+"""Supported `average_precision_mode` values."""
 
 _BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 
 
 def as_rows(array: Any, width: int, what: str) -> np.ndarray:
-    """``array`` as an ``(n, >= width)`` matrix; any empty input becomes ``(0, width)``."""
+    """`array` as an `(n, >= width)` matrix; any empty input becomes `(0, width)`."""
     rows = np.asarray(array)
     if rows.size == 0:
         return np.zeros((0, width), dtype=rows.dtype if rows.dtype.kind in "iuf" else float)
@@ -41,7 +41,7 @@ def as_rows(array: Any, width: int, what: str) -> np.ndarray:
 
 
 def checked_class_ids(class_column: np.ndarray, n_classes: int, what: str) -> np.ndarray:
-    """Integer class ids of a column, raising if one is not an integer in ``[0, n_classes]``."""
+    """Integer class ids of a column, raising if one is not an integer in `[0, n_classes]`."""
     as_float = class_column.astype(float)
     bad = (as_float != np.round(as_float)) | (as_float < 0) | (as_float > n_classes)
     if np.any(bad):
@@ -57,11 +57,11 @@ class ClassGroundTruth:
     """Ground truth boxes of one class, grouped by image.
 
     Attributes:
-        boxes: ``(g, 4)`` corners boxes, the boxes of image ``i`` in rows
-            ``starts[i]:starts[i] + counts[i]`` in their original order.
-        neutral: ``(g,)`` bool, True for evaluation-neutral boxes.
-        starts: ``(n_images,)`` first row of each image.
-        counts: ``(n_images,)`` number of boxes of each image.
+        boxes: `(g, 4)` corners boxes, the boxes of image `i` in rows
+            `starts[i]:starts[i] + counts[i]` in their original order.
+        neutral: `(g,)` bool, True for evaluation-neutral boxes.
+        starts: `(n_images,)` first row of each image.
+        counts: `(n_images,)` number of boxes of each image.
     """
 
     boxes: np.ndarray
@@ -75,11 +75,11 @@ class GroundTruthIndex:
     """The ground truth of a dataset as flat arrays.
 
     Attributes:
-        image_lookup: ``str(image_id)`` -> image position.
-        image_positions: ``(G,)`` image position of every box.
-        class_ids: ``(G,)`` class id of every box.
-        boxes: ``(G, 4)`` corners boxes, absolute pixels, in the labels' own dtype.
-        neutral: ``(G,)`` bool, True where a box is evaluation-neutral (all False when neutral
+        image_lookup: `str(image_id)` -> image position.
+        image_positions: `(G,)` image position of every box.
+        class_ids: `(G,)` class id of every box.
+        boxes: `(G, 4)` corners boxes, absolute pixels, in the labels' own dtype.
+        neutral: `(G,)` bool, True where a box is evaluation-neutral (all False when neutral
             flags are not used).
     """
 
@@ -106,19 +106,19 @@ class GroundTruthIndex:
         """Stacks per-image label arrays.
 
         Args:
-            labels: One ``(k, >= 5)`` array (or nested list) per image, columns given by
-                ``gt_format``; images without boxes may give any empty array.
-            n_classes: Number of positive classes; class ids must lie in ``[0, n_classes]``.
-            gt_format: Maps ``'class_id', 'xmin', 'ymin', 'xmax', 'ymax'`` to label columns.
-            image_ids: One id per image (compared as ``str``); positions ``0..n-1`` if None.
-            eval_neutral: None, or one sequence of ``k`` booleans per image.
+            labels: One `(k, >= 5)` array (or nested list) per image, columns given by
+                `gt_format`; images without boxes may give any empty array.
+            n_classes: Number of positive classes; class ids must lie in `[0, n_classes]`.
+            gt_format: Maps `'class_id', 'xmin', 'ymin', 'xmax', 'ymax'` to label columns.
+            image_ids: One id per image (compared as `str`); positions `0..n-1` if None.
+            eval_neutral: None, or one sequence of `k` booleans per image.
 
         Returns:
             The index.
 
         Raises:
             ValueError: For label arrays of the wrong shape, out-of-range class ids, or id and
-                neutral-flag lists whose lengths do not match ``labels``.
+                neutral-flag lists whose lengths do not match `labels`.
         """
         n_images = len(labels)
         if image_ids is None:
@@ -148,12 +148,12 @@ class GroundTruthIndex:
         )
 
     def num_per_class(self, n_classes: int, ignore_neutral: bool = True) -> np.ndarray:
-        """Box count per class id ``0..n_classes``, without neutral boxes if ``ignore_neutral``."""
+        """Box count per class id `0..n_classes`, without neutral boxes if `ignore_neutral`."""
         keep = ~self.neutral if ignore_neutral else np.ones(len(self.class_ids), dtype=bool)
         return np.bincount(self.class_ids[keep], minlength=n_classes + 1).astype(np.int64)
 
     def for_class(self, class_id: int) -> ClassGroundTruth:
-        """The boxes of one class grouped by image (see :class:`ClassGroundTruth`)."""
+        """The boxes of one class grouped by image (see `ClassGroundTruth`)."""
         rows = np.flatnonzero(self.class_ids == class_id)  # already in image order
         counts = np.bincount(self.image_positions[rows], minlength=self.n_images)
         return ClassGroundTruth(
@@ -164,7 +164,7 @@ class GroundTruthIndex:
         )
 
     def positions_of(self, image_ids: Sequence[Any], what: str) -> np.ndarray:
-        """Image positions of ``image_ids`` (compared as ``str``); ValueError for unknown ids."""
+        """Image positions of `image_ids` (compared as `str`); ValueError for unknown ids."""
         lookup = self.image_lookup
         positions = np.fromiter(
             (lookup.get(str(image_id), -1) for image_id in image_ids), dtype=np.int64
@@ -205,9 +205,9 @@ def _pair_up(counts: np.ndarray) -> _Pairs:
 
 
 def _best_match(ious: np.ndarray, pairs: _Pairs, owners: np.ndarray, counts: np.ndarray):
-    """First box of maximal IoU per prediction in ``owners`` (predictions with boxes).
+    """First box of maximal IoU per prediction in `owners` (predictions with boxes).
 
-    NaN IoUs (zero unions) rank highest, as ``np.argmax`` would pick them.
+    NaN IoUs (zero unions) rank highest, as `np.argmax` would pick them.
     """
     key = np.where(np.isnan(ious), np.inf, ious)
     segments = pairs.first_pair[owners]
@@ -230,27 +230,27 @@ def match_class_predictions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores the predictions of one class against that class's ground truth.
 
-    Predictions are ranked by descending confidence (``np.argsort(-confidences,
-    kind=sorting_algorithm)``). Each prediction is compared with the boxes of its own image (IoU
-    in ``corners`` format with ``border_pixels``); its best box is the first one of maximal IoU.
+    Predictions are ranked by descending confidence (`np.argsort(-confidences,
+    kind=sorting_algorithm)`). Each prediction is compared with the boxes of its own image (IoU
+    in `corners` format with `border_pixels`); its best box is the first one of maximal IoU.
     It is a false positive if the image has no box of the class or the best IoU is below
-    ``matching_iou_threshold``; it is ignored (neither) if the best box is neutral and
-    ``ignore_neutral_boxes``; otherwise it is a true positive if no higher-ranked prediction
+    `matching_iou_threshold`; it is ignored (neither) if the best box is neutral and
+    `ignore_neutral_boxes`; otherwise it is a true positive if no higher-ranked prediction
     already claimed that box, else a false positive. Since the best box never depends on which
     boxes are already claimed, "first claim wins" is computed for all predictions at once.
 
     Args:
-        image_positions: ``(n,)`` image position of each prediction.
-        confidences: ``(n,)`` confidences (the original ranks them as float32).
-        boxes: ``(n, 4)`` corners boxes, absolute pixels.
-        class_gt: The class's ground truth from :meth:`GroundTruthIndex.for_class`.
+        image_positions: `(n,)` image position of each prediction.
+        confidences: `(n,)` confidences (the original ranks them as float32).
+        boxes: `(n, 4)` corners boxes, absolute pixels.
+        class_gt: The class's ground truth from `GroundTruthIndex.for_class`.
         matching_iou_threshold: Minimum IoU of a match.
-        border_pixels: ``'include'``, ``'exclude'`` or ``'half'``, used for the box areas.
-        sorting_algorithm: ``kind`` of ``np.argsort``.
+        border_pixels: `'include'`, `'exclude'` or `'half'`, used for the box areas.
+        sorting_algorithm: `kind` of `np.argsort`.
         ignore_neutral_boxes: Whether matches with neutral boxes are ignored.
 
     Returns:
-        ``(true_positives, false_positives)``: two ``(n,)`` int64 arrays of 0/1 in ranked order.
+        `(true_positives, false_positives)`: two `(n,)` int64 arrays of 0/1 in ranked order.
     """
     order = np.argsort(-confidences, kind=sorting_algorithm)
     positions = image_positions[order]
@@ -290,12 +290,12 @@ def precision_recall(
     """Cumulative precision and recall along the ranked predictions.
 
     Args:
-        cumulative_true_positives: ``(n,)`` running count of true positives.
-        cumulative_false_positives: ``(n,)`` running count of false positives.
+        cumulative_true_positives: `(n,)` running count of true positives.
+        cumulative_false_positives: `(n,)` running count of false positives.
         num_gt: Number of (non-neutral) ground truth boxes of the class.
 
     Returns:
-        ``(precision, recall)``, two ``(n,)`` float64 arrays. Precision is 0 where nothing has
+        `(precision, recall)`, two `(n,)` float64 arrays. Precision is 0 where nothing has
         been counted yet; recall is all zeros when the class has no ground truth box.
     """
     tp = np.asarray(cumulative_true_positives)
@@ -309,12 +309,12 @@ def precision_recall(
 def average_precision_sample(
     precision: np.ndarray, recall: np.ndarray, num_recall_points: int = 11
 ) -> float:
-    """Pre-2010 VOC AP: mean over ``t`` in ``linspace(0, 1, num_recall_points)`` of the highest
-    precision at a recall ``>= t`` (0 where no recall reaches ``t``).
+    """Pre-2010 VOC AP: mean over `t` in `linspace(0, 1, num_recall_points)` of the highest
+    precision at a recall `>= t` (0 where no recall reaches `t`).
 
     Args:
-        precision: ``(n,)`` cumulative precision.
-        recall: ``(n,)`` cumulative recall, non-decreasing.
+        precision: `(n,)` cumulative precision.
+        recall: `(n,)` cumulative recall, non-decreasing.
         num_recall_points: Number of sampled recall values (11 in VOC2007).
 
     Returns:
@@ -336,14 +336,14 @@ def average_precision_integrate(precision: np.ndarray, recall: np.ndarray) -> fl
 
     See docs/differences.md#evaluator-integrate-ap.
 
-    With the unique recalls ``u_0 < ... < u_{K-1}``, AP = sum over ``i < K-1`` of
-    ``(u_{i+1} - u_i)`` times the highest precision among predictions whose recall lies in
-    ``[u_i, u_{K-2}]``. Unlike VOC2010 there is no strip from recall 0 to ``u_0`` and the
+    With the unique recalls `u_0 < ... < u_{K-1}`, AP = sum over `i < K-1` of
+    `(u_{i+1} - u_i)` times the highest precision among predictions whose recall lies in
+    `[u_i, u_{K-2}]`. Unlike VOC2010 there is no strip from recall 0 to `u_0` and the
     precisions reached at the final recall are ignored.
 
     Args:
-        precision: ``(n,)`` cumulative precision.
-        recall: ``(n,)`` cumulative recall, non-decreasing.
+        precision: `(n,)` cumulative precision.
+        recall: `(n,)` cumulative recall, non-decreasing.
 
     Returns:
         The average precision.
@@ -365,8 +365,8 @@ def average_precision_voc2010(precision: np.ndarray, recall: np.ndarray) -> floa
     replaced by its running maximum from the right; AP sums precision times recall steps.
 
     Args:
-        precision: ``(n,)`` cumulative precision.
-        recall: ``(n,)`` cumulative recall, non-decreasing.
+        precision: `(n,)` cumulative precision.
+        recall: `(n,)` cumulative recall, non-decreasing.
 
     Returns:
         The average precision.
@@ -381,20 +381,20 @@ def average_precision_voc2010(precision: np.ndarray, recall: np.ndarray) -> floa
 def average_precision(
     precision: np.ndarray, recall: np.ndarray, mode: str = "sample", num_recall_points: int = 11
 ) -> float:
-    """Average precision of one class in one of :data:`AP_MODES`.
+    """Average precision of one class in one of `AP_MODES`.
 
     Args:
-        precision: ``(n,)`` cumulative precision.
-        recall: ``(n,)`` cumulative recall.
-        mode: ``'sample'`` (VOC2007 k-point), ``'integrate'`` (the original's variant) or
-            ``'voc2010'`` (all-point, VOC2010 and later).
-        num_recall_points: Only for ``'sample'``.
+        precision: `(n,)` cumulative precision.
+        recall: `(n,)` cumulative recall.
+        mode: `'sample'` (VOC2007 k-point), `'integrate'` (the original's variant) or
+            `'voc2010'` (all-point, VOC2010 and later).
+        num_recall_points: Only for `'sample'`.
 
     Returns:
         The average precision.
 
     Raises:
-        ValueError: For an unknown mode or a ``num_recall_points`` below 1.
+        ValueError: For an unknown mode or a `num_recall_points` below 1.
     """
     if mode == "sample":
         if not isinstance(num_recall_points, (int, np.integer)) or num_recall_points < 1:

@@ -1,23 +1,23 @@
 """Pascal VOC style mean average precision of an SSD model (or of any detector's predictions).
 
-:class:`Evaluator` runs a model over a dataset (:meth:`Evaluator.predict_on_dataset`) and scores
+`Evaluator` runs a model over a dataset (`Evaluator.predict_on_dataset`) and scores
 the predictions against the dataset's ground truth in separate steps that can also be called on
 their own: counting the ground truth boxes, matching predictions to ground truth, precision and
 recall, average precision per class and their mean. The scoring steps only need
-``prediction_results`` and an object with ``labels`` (plus optional ``image_ids`` and
-``eval_neutral``), so predictions made elsewhere can be evaluated with
-:meth:`Evaluator.load_predictions` and a :class:`GroundTruth` (or a ``DataGenerator``).
+`prediction_results` and an object with `labels` (plus optional `image_ids` and
+`eval_neutral`), so predictions made elsewhere can be evaluated with
+`Evaluator.load_predictions` and a `GroundTruth` (or a `DataGenerator`).
 
-Average precision modes: ``'sample'`` (VOC2007, AP sampled at ``num_recall_points`` recalls),
-``'integrate'`` (the original library's integration, kept to reproduce its published figures,
-see :func:`eval_utils.ap_math.average_precision_integrate`) and ``'voc2010'`` (the standard
+Average precision modes: `'sample'` (VOC2007, AP sampled at `num_recall_points` recalls),
+`'integrate'` (the original library's integration, kept to reproduce its published figures,
+see `eval_utils.ap_math.average_precision_integrate`) and `'voc2010'` (the standard
 all-point AP of VOC2010 and later).
 
-Differences from the original library (fixes): results do not depend on ``verbose`` (the
-original scored only the top prediction of each class with ``verbose=False``); a class without
+Differences from the original library (fixes): results do not depend on `verbose` (the
+original scored only the top prediction of each class with `verbose=False`); a class without
 predictions gets AP 0 and leaves the other classes' lists aligned; images without ground truth
 boxes are fine (their predictions are false positives); image ids are matched whatever their
-length; the step results ``average_precisions`` and ``num_gt_per_class`` are NumPy arrays.
+length; the step results `average_precisions` and `num_gt_per_class` are NumPy arrays.
 See docs/differences.md#evaluation for every difference and the reasons.
 """
 
@@ -35,9 +35,17 @@ from tqdm import tqdm
 
 from bounding_box_utils.bounding_box_utils import border_pixel_offset
 from eval_utils import _prediction, ap_math
+from ssd_encoder_decoder.output_layout import BOX, CLASS_ID, CONFIDENCE, XMAX, XMIN, YMAX, YMIN
 
 PRED_FORMAT = MappingProxyType(
-    {"class_id": 0, "conf": 1, "xmin": 2, "ymin": 3, "xmax": 4, "ymax": 5}
+    {
+        "class_id": CLASS_ID,
+        "conf": CONFIDENCE,
+        "xmin": XMIN,
+        "ymin": YMIN,
+        "xmax": XMAX,
+        "ymax": YMAX,
+    }
 )
 """Default column layout of decoded predictions."""
 GT_FORMAT = MappingProxyType({"class_id": 0, "xmin": 1, "ymin": 2, "xmax": 3, "ymax": 4})
@@ -49,15 +57,15 @@ _PRED_KEYS = ("class_id", "conf", "xmin", "ymin", "xmax", "ymax")
 class GroundTruth:
     """Ground truth of an evaluation dataset, for evaluating predictions made elsewhere.
 
-    It offers the attributes the :class:`Evaluator` reads from a ``DataGenerator``.
+    It offers the attributes the `Evaluator` reads from a `DataGenerator`.
 
     Args:
-        labels: One ``(k, 5)`` array (or nested list) of boxes per image, columns in the
-            evaluator's ``gt_format`` (default class_id, xmin, ymin, xmax, ymax; ``corners``,
+        labels: One `(k, 5)` array (or nested list) of boxes per image, columns in the
+            evaluator's `gt_format` (default class_id, xmin, ymin, xmax, ymax; `corners`,
             absolute pixels). Images without boxes may give an empty array.
-        image_ids: One id per image, matched against the ids of the predictions (as ``str``).
-            If None, the image positions ``0..n-1`` are the ids.
-        eval_neutral: None, or one sequence of ``k`` booleans per image marking boxes that are
+        image_ids: One id per image, matched against the ids of the predictions (as `str`).
+            If None, the image positions `0..n-1` are the ids.
+        eval_neutral: None, or one sequence of `k` booleans per image marking boxes that are
             neutral for the evaluation (Pascal VOC's "difficult").
     """
 
@@ -93,28 +101,28 @@ def _check_format(name: str, columns: Mapping[str, int], keys: Sequence[str]) ->
 class Evaluator:
     """Computes the Pascal VOC style mean average precision of a detector on a dataset.
 
-    The per-class state attributes are lists (or arrays) of length ``n_classes + 1`` whose
+    The per-class state attributes are lists (or arrays) of length `n_classes + 1` whose
     element 0 (background) is a dummy; all are None until their step has run:
-    ``prediction_results`` (per class a list of ``(image_id, confidence, xmin, ymin, xmax,
-    ymax)`` tuples, absolute pixels of the original images), ``num_gt_per_class``,
-    ``true_positives``, ``false_positives``, ``cumulative_true_positives``,
-    ``cumulative_false_positives`` (ranked by descending confidence), ``cumulative_precisions``,
-    ``cumulative_recalls``, ``average_precisions`` and the scalar ``mean_average_precision``.
+    `prediction_results` (per class a list of `(image_id, confidence, xmin, ymin, xmax,
+    ymax)` tuples, absolute pixels of the original images), `num_gt_per_class`,
+    `true_positives`, `false_positives`, `cumulative_true_positives`,
+    `cumulative_false_positives` (ranked by descending confidence), `cumulative_precisions`,
+    `cumulative_recalls`, `average_precisions` and the scalar `mean_average_precision`.
 
     Args:
-        model: A Keras SSD model (anything with ``predict(batch)``); only needed by
-            :meth:`predict_on_dataset` and :meth:`__call__`, may be None otherwise.
+        model: A Keras SSD model (anything with `predict(batch)`); only needed by
+            `predict_on_dataset` and `__call__`, may be None otherwise.
         n_classes: Number of positive classes (20 for Pascal VOC, 80 for MS COCO).
-        data_generator: A ``DataGenerator`` with the evaluation dataset, or a
-            :class:`GroundTruth` when only scoring predictions. Anything else triggers a warning.
-        model_mode: ``'training'`` (raw output, decoded here with ``decode_detections``),
-            ``'inference'`` or ``'inference_fast'`` (output already decoded, zero-padded).
-        pred_format: Columns of ``'class_id', 'conf', 'xmin', 'ymin', 'xmax', 'ymax'`` in
+        data_generator: A `DataGenerator` with the evaluation dataset, or a
+            `GroundTruth` when only scoring predictions. Anything else triggers a warning.
+        model_mode: `'training'` (raw output, decoded here with `decode_detections`),
+            `'inference'` or `'inference_fast'` (output already decoded, zero-padded).
+        pred_format: Columns of `'class_id', 'conf', 'xmin', 'ymin', 'xmax', 'ymax'` in
             decoded predictions.
-        gt_format: Columns of ``'class_id', 'xmin', 'ymin', 'xmax', 'ymax'`` in the labels.
+        gt_format: Columns of `'class_id', 'xmin', 'ymin', 'xmax', 'ymax'` in the labels.
 
     Raises:
-        ValueError: For a non-positive ``n_classes``, an unknown ``model_mode`` or a format
+        ValueError: For a non-positive `n_classes`, an unknown `model_mode` or a format
             without one of its keys.
     """
 
@@ -186,23 +194,23 @@ class Evaluator:
     ) -> Any:
         """Predicts on the whole dataset and computes the mean average precision.
 
-        Runs :meth:`predict_on_dataset` (``border_pixels`` also feeds the training-mode
-        decoder's NMS) and then :meth:`evaluate`.
+        Runs `predict_on_dataset` (`border_pixels` also feeds the training-mode
+        decoder's NMS) and then `evaluate`.
 
         Args:
             img_height: Model input height in pixels.
             img_width: Model input width in pixels.
             batch_size: Prediction batch size.
-            data_generator_mode: ``'resize'`` (warp to the input size) or ``'pad'`` (pad to the
+            data_generator_mode: `'resize'` (warp to the input size) or `'pad'` (pad to the
                 input aspect ratio, then resize).
             round_confidences: False, or the number of decimals confidences are rounded to.
             matching_iou_threshold: Minimum IoU for a prediction to match a ground truth box.
-            border_pixels: ``'include'``, ``'exclude'`` or ``'half'`` (box side length +1, -1 or
+            border_pixels: `'include'`, `'exclude'` or `'half'` (box side length +1, -1 or
                 +0 in the IoU's areas).
-            sorting_algorithm: ``kind`` of ``np.argsort`` used to rank the predictions
-                (``'mergesort'`` is stable like the official VOC code).
-            average_precision_mode: ``'sample'``, ``'integrate'`` or ``'voc2010'``.
-            num_recall_points: Number of recall values sampled in ``'sample'`` mode.
+            sorting_algorithm: `kind` of `np.argsort` used to rank the predictions
+                (`'mergesort'` is stable like the official VOC code).
+            average_precision_mode: `'sample'`, `'integrate'` or `'voc2010'`.
+            num_recall_points: Number of recall values sampled in `'sample'` mode.
             ignore_neutral_boxes: Whether evaluation-neutral boxes are ignored.
             return_precisions: Also return the cumulative precisions per class.
             return_recalls: Also return the cumulative recalls per class.
@@ -221,7 +229,7 @@ class Evaluator:
                 (None then means True). See docs/differences.md#evaluator-reads-the-model.
 
         Returns:
-            The mean average precision, or ``[mAP, average_precisions, precisions, recalls]``
+            The mean average precision, or `[mAP, average_precisions, precisions, recalls]`
             restricted to the requested extras (in that order).
 
         Raises:
@@ -269,23 +277,23 @@ class Evaluator:
         return_average_precisions: bool = False,
         verbose: bool = True,
     ) -> Any:
-        """Scores the current ``prediction_results`` (from :meth:`predict_on_dataset` or
-        :meth:`load_predictions`): all steps after the prediction.
+        """Scores the current `prediction_results` (from `predict_on_dataset` or
+        `load_predictions`): all steps after the prediction.
 
         Args:
-            matching_iou_threshold: See :meth:`__call__`.
-            border_pixels: See :meth:`__call__`.
-            sorting_algorithm: See :meth:`__call__`.
-            average_precision_mode: See :meth:`__call__`.
-            num_recall_points: See :meth:`__call__`.
-            ignore_neutral_boxes: See :meth:`__call__`.
-            return_precisions: See :meth:`__call__`.
-            return_recalls: See :meth:`__call__`.
-            return_average_precisions: See :meth:`__call__`.
-            verbose: See :meth:`__call__`.
+            matching_iou_threshold: See `__call__`.
+            border_pixels: See `__call__`.
+            sorting_algorithm: See `__call__`.
+            average_precision_mode: See `__call__`.
+            num_recall_points: See `__call__`.
+            ignore_neutral_boxes: See `__call__`.
+            return_precisions: See `__call__`.
+            return_recalls: See `__call__`.
+            return_average_precisions: See `__call__`.
+            verbose: See `__call__`.
 
         Returns:
-            As :meth:`__call__`.
+            As `__call__`.
         """
         self.get_num_gt_per_class(ignore_neutral_boxes=ignore_neutral_boxes, verbose=False)
         self.match_predictions(
@@ -328,19 +336,19 @@ class Evaluator:
         verbose: bool = True,
         ret: bool = False,
     ) -> list[list[tuple]] | None:
-        """Runs the model over the whole dataset and stores ``prediction_results``.
+        """Runs the model over the whole dataset and stores `prediction_results`.
 
-        Images are converted to 3 channels and resized (``'resize'``) or padded to the input
-        aspect ratio and resized (``'pad'``); predictions are decoded in training mode, mapped
+        Images are converted to 3 channels and resized (`'resize'`) or padded to the input
+        aspect ratio and resized (`'pad'`); predictions are decoded in training mode, mapped
         back to the original image coordinates with the inverse transforms, coordinates rounded
-        to 1 decimal. Datasets without image ids get ``data_generator.image_ids =
-        list(range(n))``.
+        to 1 decimal. Datasets without image ids get `data_generator.image_ids =
+        list(range(n))`.
 
         Args:
             img_height: Model input height in pixels.
             img_width: Model input width in pixels.
             batch_size: Prediction batch size.
-            data_generator_mode: ``'resize'`` or ``'pad'``.
+            data_generator_mode: `'resize'` or `'pad'`.
             decoding_confidence_thresh: Training mode: decoder confidence threshold.
             decoding_iou_threshold: Training mode: decoder NMS IoU threshold.
             decoding_top_k: Training mode: boxes kept per image.
@@ -348,16 +356,16 @@ class Evaluator:
                 the model (see `__call__`).
             decoding_normalize_coords: Training mode: relative model coordinates; None reads
                 it from the model.
-            decoding_border_pixels: Training mode: ``border_pixels`` of the decoder's NMS.
+            decoding_border_pixels: Training mode: `border_pixels` of the decoder's NMS.
             round_confidences: False, or the number of decimals of the stored confidences.
             verbose: Print the dataset size and a progress bar.
-            ret: Return ``prediction_results``.
+            ret: Return `prediction_results`.
 
         Returns:
-            ``prediction_results`` if ``ret``, else None.
+            `prediction_results` if `ret`, else None.
 
         Raises:
-            ValueError: For an unknown ``data_generator_mode``, a model output of the wrong
+            ValueError: For an unknown `data_generator_mode`, a model output of the wrong
                 shape, or decoding arguments that contradict the model.
         """
         settings = _prediction.decoding_settings(
@@ -394,24 +402,24 @@ class Evaluator:
         round_confidences: int | bool = False,
         ret: bool = False,
     ) -> list[list[tuple]] | None:
-        """Stores predictions made elsewhere as ``prediction_results``.
+        """Stores predictions made elsewhere as `prediction_results`.
 
         Args:
-            predictions: One array per image of shape ``(k, >= 6)`` with columns as in
-                ``pred_format`` (default class_id, confidence, xmin, ymin, xmax, ymax; corners,
+            predictions: One array per image of shape `(k, >= 6)` with columns as in
+                `pred_format` (default class_id, confidence, xmin, ymin, xmax, ymax; corners,
                 absolute pixels of the original image). Empty arrays are fine; rows of class 0
                 (background) are skipped.
-            image_ids: The id of each image; by default the data generator's ``image_ids``, or
-                the positions ``0..n-1`` if it has none.
+            image_ids: The id of each image; by default the data generator's `image_ids`, or
+                the positions `0..n-1` if it has none.
             round_confidences: False, or the number of decimals of the stored confidences.
-            ret: Return ``prediction_results``.
+            ret: Return `prediction_results`.
 
         Returns:
-            ``prediction_results`` if ``ret``, else None.
+            `prediction_results` if `ret`, else None.
 
         Raises:
             ValueError: For arrays of the wrong shape, class ids that are not integers in
-                ``[0, n_classes]``, or an ``image_ids`` list of another length.
+                `[0, n_classes]`, or an `image_ids` list of another length.
         """
         if image_ids is None:
             image_ids = getattr(self.data_generator, "image_ids", None)
@@ -435,7 +443,7 @@ class Evaluator:
     ) -> None:
         """Writes one Pascal VOC results file per class.
 
-        Each file ``out_file_prefix + (classes[c] or '%04d' % c) + '.txt'`` holds one line per
+        Each file `out_file_prefix + (classes[c] or '%04d' % c) + '.txt'` holds one line per
         prediction: the image id as 6-digit integer, the confidence rounded to 4 decimals and
         xmin ymin xmax ymax.
 
@@ -475,7 +483,7 @@ class Evaluator:
             ret: Return the counts.
 
         Returns:
-            ``(n_classes + 1,)`` int64 counts if ``ret``, else None.
+            `(n_classes + 1,)` int64 counts if `ret`, else None.
 
         Raises:
             ValueError: If the data generator has no labels, or for malformed labels.
@@ -496,19 +504,19 @@ class Evaluator:
         ret: bool = False,
     ) -> tuple[list, list, list, list] | None:
         """Marks every prediction as true or false positive (see
-        :func:`eval_utils.ap_math.match_class_predictions` for the rules).
+        `eval_utils.ap_math.match_class_predictions` for the rules).
 
         Args:
             ignore_neutral_boxes: Matches with evaluation-neutral boxes count as neither.
             matching_iou_threshold: Minimum IoU of a match.
-            border_pixels: ``'include'``, ``'exclude'`` or ``'half'`` for the IoU's areas.
-            sorting_algorithm: ``kind`` of ``np.argsort`` ranking the predictions.
+            border_pixels: `'include'`, `'exclude'` or `'half'` for the IoU's areas.
+            sorting_algorithm: `kind` of `np.argsort` ranking the predictions.
             verbose: Show a progress bar (never changes the results).
             ret: Return the four lists.
 
         Returns:
-            If ``ret``, ``(true_positives, false_positives, cumulative_true_positives,
-            cumulative_false_positives)``: lists of ``n_classes + 1`` int arrays (element 0 an
+            If `ret`, `(true_positives, false_positives, cumulative_true_positives,
+            cumulative_false_positives)`: lists of `n_classes + 1` int arrays (element 0 an
             empty dummy) in descending confidence order; else None.
 
         Raises:
@@ -550,19 +558,19 @@ class Evaluator:
     def compute_precision_recall(
         self, verbose: bool = True, ret: bool = False
     ) -> tuple[list, list] | None:
-        """Cumulative precision ``tp / (tp + fp)`` (0 before the first counted prediction) and
-        recall ``tp / num_gt`` (all 0 for a class without ground truth) per class.
+        """Cumulative precision `tp / (tp + fp)` (0 before the first counted prediction) and
+        recall `tp / num_gt` (all 0 for a class without ground truth) per class.
 
         Args:
             verbose: Print progress.
             ret: Return the two lists.
 
         Returns:
-            ``(cumulative_precisions, cumulative_recalls)`` (lists of ``n_classes + 1`` float
-            arrays, element 0 an empty dummy) if ``ret``, else None.
+            `(cumulative_precisions, cumulative_recalls)` (lists of `n_classes + 1` float
+            arrays, element 0 an empty dummy) if `ret`, else None.
 
         Raises:
-            ValueError: If :meth:`match_predictions` or :meth:`get_num_gt_per_class` has not
+            ValueError: If `match_predictions` or `get_num_gt_per_class` has not
                 run.
         """
         if self.cumulative_true_positives is None or self.cumulative_false_positives is None:
@@ -597,19 +605,19 @@ class Evaluator:
         """Average precision of every class.
 
         Args:
-            mode: ``'sample'`` (VOC2007: mean over ``num_recall_points`` recall values ``t`` of
-                the highest precision at recall >= t), ``'integrate'`` (the original library's
-                integration, see docs/differences.md#evaluator-integrate-ap) or ``'voc2010'``
+            mode: `'sample'` (VOC2007: mean over `num_recall_points` recall values `t` of
+                the highest precision at recall >= t), `'integrate'` (the original library's
+                integration, see docs/differences.md#evaluator-integrate-ap) or `'voc2010'`
                 (all-point AP of VOC2010+).
-            num_recall_points: Recall values sampled in ``'sample'`` mode.
+            num_recall_points: Recall values sampled in `'sample'` mode.
             verbose: Print progress.
             ret: Return the average precisions.
 
         Returns:
-            ``(n_classes + 1,)`` float array (element 0 = 0) if ``ret``, else None.
+            `(n_classes + 1,)` float array (element 0 = 0) if `ret`, else None.
 
         Raises:
-            ValueError: For an unknown mode or before :meth:`compute_precision_recall`.
+            ValueError: For an unknown mode or before `compute_precision_recall`.
         """
         if self.cumulative_precisions is None or self.cumulative_recalls is None:
             raise ValueError(
@@ -637,10 +645,10 @@ class Evaluator:
             ret: Return the mean.
 
         Returns:
-            The mean average precision if ``ret``, else None.
+            The mean average precision if `ret`, else None.
 
         Raises:
-            ValueError: Before :meth:`compute_average_precisions`.
+            ValueError: Before `compute_average_precisions`.
         """
         if self.average_precisions is None:
             raise ValueError(
@@ -659,10 +667,10 @@ class Evaluator:
             out_file: If given, the figure is also saved there (format from the extension).
 
         Returns:
-            The ``matplotlib.figure.Figure``.
+            The `matplotlib.figure.Figure`.
 
         Raises:
-            ValueError: Before :meth:`compute_average_precisions`.
+            ValueError: Before `compute_average_precisions`.
         """
         if self.average_precisions is None:
             raise ValueError(
@@ -684,9 +692,9 @@ class Evaluator:
     def _evaluation_batches(
         self, img_height: int, img_width: int, batch_size: int, mode: str, verbose: bool
     ) -> Iterator[tuple]:
-        """One pass over the dataset: ``(images, image_ids, inverse_transforms)`` per batch.
+        """One pass over the dataset: `(images, image_ids, inverse_transforms)` per batch.
 
-        Datasets without image ids get ``data_generator.image_ids = list(range(n))``.
+        Datasets without image ids get `data_generator.image_ids = list(range(n))`.
         """
         generator = self.data_generator.generate(
             batch_size=batch_size,
@@ -724,13 +732,13 @@ class Evaluator:
         round_confidences: int | bool,
         coordinate_decimals: int | None,
     ) -> None:
-        """Appends per-image prediction arrays to the per-class tuple lists ``results``."""
+        """Appends per-image prediction arrays to the per-class tuple lists `results`."""
         rows, owners = self._stacked_predictions(predictions, image_ids)
-        class_ids = ap_math.checked_class_ids(rows[:, 0], self.n_classes, "`predictions`")
-        confidences = rows[:, 1]
+        class_ids = ap_math.checked_class_ids(rows[:, CLASS_ID], self.n_classes, "`predictions`")
+        confidences = rows[:, CONFIDENCE]
         if round_confidences:
             confidences = np.round(confidences, round_confidences)
-        boxes = rows[:, 2:6]
+        boxes = rows[:, BOX]
         if coordinate_decimals is not None:
             boxes = np.round(boxes, coordinate_decimals)
         for class_id in np.unique(class_ids[class_ids > 0]):
@@ -744,7 +752,7 @@ class Evaluator:
     def _stacked_predictions(
         self, predictions: Sequence[Any], image_ids: Sequence[Any]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """All prediction rows in ``_PRED_KEYS`` column order, and the image of each row."""
+        """All prediction rows in `_PRED_KEYS` column order, and the image of each row."""
         columns = [self.pred_format[key] for key in _PRED_KEYS]
         blocks = []
         for position, item in enumerate(predictions):
@@ -771,7 +779,7 @@ class Evaluator:
 
     @staticmethod
     def _class_prediction_arrays(entries: Sequence[Any], class_id: int):
-        """Image ids and an ``(n, 5)`` float32 array (confidence, xmin, ymin, xmax, ymax)."""
+        """Image ids and an `(n, 5)` float32 array (confidence, xmin, ymin, xmax, ymax)."""
         if len(entries) == 0:
             return [], np.zeros((0, 5), dtype=np.float32)
         try:

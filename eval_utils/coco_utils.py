@@ -1,10 +1,10 @@
 """MS COCO helpers: category id maps, a detections results file, and COCO's bbox evaluation.
 
 MS COCO numbers its 80 categories with ids between 1 and 90 (with gaps); models predict
-consecutive class ids 1..80 (0 = background). :func:`get_coco_category_maps` gives the maps
-between both. :func:`predict_all_to_json` runs a model over a dataset and writes its detections
-in the COCO results format; :func:`evaluate_coco_detections` scores such a file with
-pycocotools' ``COCOeval`` (mAP over IoU 0.5:0.95, at 0.5 and 0.75, and by object size).
+consecutive class ids 1..80 (0 = background). `get_coco_category_maps` gives the maps
+between both. `predict_all_to_json` runs a model over a dataset and writes its detections
+in the COCO results format; `evaluate_coco_detections` scores such a file with
+pycocotools' `COCOeval` (mAP over IoU 0.5:0.95, at 0.5 and 0.75, and by object size).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from data_generator.parsers import read_coco_category_maps
 from eval_utils import _prediction
+from ssd_encoder_decoder.output_layout import BOX, CLASS_ID, CONFIDENCE
 
 COCO_STAT_NAMES = (
     "AP",
@@ -38,27 +39,27 @@ COCO_STAT_NAMES = (
     "AR_medium",
     "AR_large",
 )
-"""Keys of :func:`evaluate_coco_detections`' result, in ``COCOeval.stats`` order."""
+"""Keys of `evaluate_coco_detections`' result, in `COCOeval.stats` order."""
 
 
 def get_coco_category_maps(annotations_file: str | os.PathLike) -> tuple[dict, dict, dict, list]:
     """Maps between COCO category ids, consecutive class ids and names.
 
-    Classes are numbered 1, 2, ... in the order of the file's ``categories`` list; these are the
+    Classes are numbered 1, 2, ... in the order of the file's `categories` list; these are the
     maps `DataGenerator.parse_json` sets from the same file.
 
     Args:
         annotations_file: Any MS COCO annotations JSON file.
 
     Returns:
-        ``(cats_to_classes, classes_to_cats, cats_to_names, classes_to_names)``: category id ->
+        `(cats_to_classes, classes_to_cats, cats_to_names, classes_to_names)`: category id ->
         class id, class id -> category id, category id -> name, and the list of names indexed
-        by class id (element 0 ``'background'``).
+        by class id (element 0 `'background'`).
 
     Raises:
-        MissingFileError: If the file does not exist (also a ``FileNotFoundError``).
-        AnnotationError: On malformed JSON, a missing ``categories``, ``id`` or ``name`` key, or
-            a category id listed twice (also a ``ValueError``); the message names the file and
+        MissingFileError: If the file does not exist (also a `FileNotFoundError`).
+        AnnotationError: On malformed JSON, a missing `categories`, `id` or `name` key, or
+            a category id listed twice (also a `ValueError`); the message names the file and
             the id.
     """
     maps = read_coco_category_maps(annotations_file)
@@ -82,27 +83,27 @@ def detections_to_coco_results(
     """COCO results entries of per-image decoded predictions.
 
     Args:
-        predictions: Per image an array ``(k, 6)`` of ``[class_id, confidence, xmin, ymin,
-            xmax, ymax]`` (corners, absolute pixels of the original image).
+        predictions: Per image an array `(k, 6)` of `[class_id, confidence, xmin, ymin,
+            xmax, ymax]` (corners, absolute pixels of the original image).
         image_ids: The COCO image id of each image.
         classes_to_cats: Class id -> COCO category id.
 
     Returns:
-        One dict per box: ``image_id``, ``category_id``, ``score`` (3 decimals) and ``bbox``
-        ``[xmin, ymin, width, height]`` from corners rounded to 1 decimal.
+        One dict per box: `image_id`, `category_id`, `score` (3 decimals) and `bbox`
+        `[xmin, ymin, width, height]` from corners rounded to 1 decimal.
 
     Raises:
-        ValueError: For a class id missing from ``classes_to_cats``.
+        ValueError: For a class id missing from `classes_to_cats`.
     """
     results = []
     for image_id, boxes in zip(image_ids, predictions, strict=True):
         boxes = np.asarray(boxes)
         if boxes.size == 0:
             continue
-        corners = np.round(boxes[:, 2:6], 1).tolist()
-        scores = np.round(boxes[:, 1], 3).tolist()
+        corners = np.round(boxes[:, BOX], 1).tolist()
+        scores = np.round(boxes[:, CONFIDENCE], 3).tolist()
         for class_id, score, (xmin, ymin, xmax, ymax) in zip(
-            boxes[:, 0].tolist(), scores, corners, strict=True
+            boxes[:, CLASS_ID].tolist(), scores, corners, strict=True
         ):
             if class_id not in classes_to_cats:
                 raise ValueError(
@@ -138,23 +139,23 @@ def predict_all_to_json(
 ) -> None:
     """Runs a model over a dataset and writes its detections as a COCO results JSON file.
 
-    Images are converted to 3 channels and resized (``'resize'``) or padded to the input aspect
-    ratio and resized (``'pad'``, which works here unlike in the original library, see
+    Images are converted to 3 channels and resized (`'resize'`) or padded to the input aspect
+    ratio and resized (`'pad'`, which works here unlike in the original library, see
     docs/differences.md#coco-pad-mode); raw
-    ``'training'`` outputs are decoded with ``decode_detections`` (``border_pixels='half'``),
+    `'training'` outputs are decoded with `decode_detections` (`border_pixels='half'`),
     decoded outputs have their zero padding dropped; boxes are mapped back to the original
-    images. Entries are as in :func:`detections_to_coco_results`.
+    images. Entries are as in `detections_to_coco_results`.
 
     Args:
         out_file: Path of the JSON file to write.
-        model: A Keras SSD model (anything with ``predict(batch)``).
+        model: A Keras SSD model (anything with `predict(batch)`).
         img_height: Model input height in pixels.
         img_width: Model input width in pixels.
-        classes_to_cats: Class id -> COCO category id (see :func:`get_coco_category_maps`).
-        data_generator: A ``DataGenerator`` whose ``image_ids`` are the COCO image ids.
+        classes_to_cats: Class id -> COCO category id (see `get_coco_category_maps`).
+        data_generator: A `DataGenerator` whose `image_ids` are the COCO image ids.
         batch_size: Prediction batch size.
-        data_generator_mode: ``'resize'`` or ``'pad'``.
-        model_mode: ``'training'``, ``'inference'`` or ``'inference_fast'``.
+        data_generator_mode: `'resize'` or `'pad'`.
+        model_mode: `'training'`, `'inference'` or `'inference_fast'`.
         confidence_thresh: Training mode: decoder confidence threshold.
         iou_threshold: Training mode: decoder NMS IoU threshold.
         top_k: Training mode: boxes kept per image.
@@ -166,7 +167,7 @@ def predict_all_to_json(
 
     Raises:
         ValueError: For an unknown mode, a model output of the wrong shape or a class id missing
-            from ``classes_to_cats``.
+            from `classes_to_cats`.
     """
     if model_mode not in _prediction.MODEL_MODES:
         raise ValueError(
@@ -214,18 +215,18 @@ def evaluate_coco_detections(
     image_ids: Sequence[int] | None = None,
     verbose: bool = True,
 ) -> dict[str, float]:
-    """COCO bbox evaluation of a results file with pycocotools' ``COCOeval``.
+    """COCO bbox evaluation of a results file with pycocotools' `COCOeval`.
 
     Args:
         annotations_file: The ground truth annotations JSON file.
-        results: A results JSON file (e.g. from :func:`predict_all_to_json`) or its list of
+        results: A results JSON file (e.g. from `predict_all_to_json`) or its list of
             entries.
         image_ids: Images to evaluate; all images of the annotations file if None.
         verbose: Let pycocotools print its progress and summary table.
 
     Returns:
-        The 12 summary numbers keyed by :data:`COCO_STAT_NAMES` (``'AP'`` = mAP over IoU
-        0.50:0.95, ``'AP50'``, ``'AP75'``, by size ``'AP_small'`` ... and the recalls). COCO
+        The 12 summary numbers keyed by `COCO_STAT_NAMES` (`'AP'` = mAP over IoU
+        0.50:0.95, `'AP50'`, `'AP75'`, by size `'AP_small'` ... and the recalls). COCO
         reports -1 where no ground truth exists (e.g. no small objects).
 
     Raises:

@@ -20,18 +20,18 @@ def plot_precision_recall_curves(
     """One recall-precision subplot per positive class, two per row, titled with the AP.
 
     Args:
-        precisions: Per class id ``0..n`` the cumulative precisions (element 0 ignored).
+        precisions: Per class id `0..n` the cumulative precisions (element 0 ignored).
         recalls: Per class id the cumulative recalls (element 0 ignored).
         average_precisions: Per class id the average precision (element 0 ignored).
         classes: Class names indexed by class id (element 0 = background); the ids if None.
         out_file: If given, the figure is saved there (format from the extension).
 
     Returns:
-        The figure: ``max((n + 1) // 2, 2)`` rows of 2 axes, 8 inches high each; axes beyond
-        the last class are hidden. Show it in a notebook with ``IPython.display.display``.
+        The figure: `max((n + 1) // 2, 2)` rows of 2 axes, 8 inches high each; axes beyond
+        the last class are hidden. Show it in a notebook with `IPython.display.display`.
 
     Raises:
-        ValueError: If the three sequences differ in length or ``classes`` is too short.
+        ValueError: If the three sequences differ in length or `classes` is too short.
     """
     n_classes = len(average_precisions) - 1
     if not len(precisions) == len(recalls) == n_classes + 1:

@@ -1,24 +1,24 @@
-"""Shared in-graph decoding core of ``DecodeDetections`` and ``DecodeDetectionsFast``.
+"""Shared in-graph decoding core of `DecodeDetections` and `DecodeDetectionsFast`.
 
 Both decoding layers run the same pipeline on the raw model output of shape
-``(batch, n_boxes, n_classes + 12)``:
+`(batch, n_boxes, n_classes + 12)`:
 
-1. turn the encoded offsets back into absolute ``corners`` boxes (:func:`decode_centroid_offsets`);
-2. choose the candidates of each *group* (a group is one class for ``DecodeDetections`` and the
-   whole image for ``DecodeDetectionsFast``) - this is the only step the two layers do differently;
-3. greedy non-maximum suppression inside every group, fused with the choice of the ``top_k``
-   most confident survivors of every image (:func:`select_detections`);
-4. gather the zero-padded output rows, already sorted by confidence (:func:`detection_rows`).
+1. turn the encoded offsets back into absolute `corners` boxes (`decode_centroid_offsets`);
+2. choose the candidates of each *group* (a group is one class for `DecodeDetections` and the
+   whole image for `DecodeDetectionsFast`) - this is the only step the two layers do differently;
+3. greedy non-maximum suppression inside every group, fused with the choice of the `top_k`
+   most confident survivors of every image (`select_detections`);
+4. gather the zero-padded output rows, already sorted by confidence (`detection_rows`).
 
-Everything is written with ``keras.ops`` and static shapes, so the layers run on every Keras
+Everything is written with `keras.ops` and static shapes, so the layers run on every Keras
 backend and compile with XLA. The non-maximum suppression reproduces the selection of
-``tf.image.non_max_suppression``: candidates in descending score order (the lower box index first on
+`tf.image.non_max_suppression`: candidates in descending score order (the lower box index first on
 equal scores), a candidate is dropped when its IoU with an already selected box is greater than the
-threshold, IoU without a ``+1`` pixel term, IoU 0 when a box has no area, at most
-``max_output_size`` selected boxes per group. Of all survivors, the ``top_k`` of highest score are
-returned, the lower group first on equal scores, as ``tf.nn.top_k`` over the concatenated per-group
+threshold, IoU without a `+1` pixel term, IoU 0 when a box has no area, at most
+`max_output_size` selected boxes per group. Of all survivors, the `top_k` of highest score are
+returned, the lower group first on equal scores, as `tf.nn.top_k` over the concatenated per-group
 results orders them. One difference remains: the original pads every group with zero rows before
-its top-k, so with a negative ``confidence_thresh`` (the only way to keep a score of 0 or less)
+its top-k, so with a negative `confidence_thresh` (the only way to keep a score of 0 or less)
 padding rows can precede such kept rows there, while here the kept rows always come first
 (docs/differences.md#decode-layers-any-backend).
 """
@@ -59,7 +59,7 @@ def decode_centroid_offsets(
     """Decodes the centroid offsets of the raw model output into corner boxes.
 
     cx = t_cx * v_cx * w_a + cx_a, cy = t_cy * v_cy * h_a + cy_a, w = exp(t_w * v_w) * w_a,
-    h = exp(t_h * v_h) * h_a, then converted to corners and, if ``normalize_coords``, scaled from
+    h = exp(t_h * v_h) * h_a, then converted to corners and, if `normalize_coords`, scaled from
     relative to absolute pixel coordinates.
 
     Args:
@@ -108,14 +108,14 @@ def nms_box_table(boxes):
 
 
 def overlap_exceeds(table1, table2, iou_threshold: float):
-    """Whether the IoU of every box of ``table1`` with every box of ``table2`` exceeds a threshold.
+    """Whether the IoU of every box of `table1` with every box of `table2` exceeds a threshold.
 
     IoU = intersection / (area1 + area2 - intersection), without a `+1` pixel term. A box without
     area overlaps nothing (its IoU is 0 or undefined, and neither exceeds a threshold >= 0).
 
     Args:
-        table1: Tensor `(..., m, 5)` from :func:`nms_box_table`.
-        table2: Tensor `(..., n, 5)` from :func:`nms_box_table`.
+        table1: Tensor `(..., m, 5)` from `nms_box_table`.
+        table2: Tensor `(..., n, 5)` from `nms_box_table`.
         iou_threshold: Threshold in [0, 1].
 
     Returns:
@@ -153,7 +153,7 @@ def gather_rows(values, indices):
 class CandidateLayout:
     """Static facts about the flattened candidate axis and the limits of one selection.
 
-    Candidate ``f`` of an image is box ``f % n_boxes`` competing in group ``f // n_boxes``, so
+    Candidate `f` of an image is box `f % n_boxes` competing in group `f // n_boxes`, so
     the flat order lists the groups one after the other, each in box order.
     """
 
@@ -187,9 +187,9 @@ class CandidateLayout:
 def _resolve_block(candidates, overlaps, group_room=None, same_group=None):
     """Greedy selection inside one block of candidates in scan order.
 
-    Iterates ``keep_j = candidate_j and not any_i<j(keep_i and overlap_ij)`` (and, with a cap,
-    ``sum_i<j(keep_i and same_group_ij) < group_room_j``) to its fixed point, which is exactly the
-    greedy selection: the status of candidate ``t`` is final after ``t + 1`` rounds, and the fixed
+    Iterates `keep_j = candidate_j and not any_i<j(keep_i and overlap_ij)` (and, with a cap,
+    `sum_i<j(keep_i and same_group_ij) < group_room_j`) to its fixed point, which is exactly the
+    greedy selection: the status of candidate `t` is final after `t + 1` rounds, and the fixed
     point is unique because every condition only looks at earlier candidates.
 
     Args:
@@ -279,12 +279,12 @@ def _scan_block(layout, table, block_index, block_valid, kept_index, n_kept):
 
 
 def _next_chunk(layout, flat_scores, cursor_score, cursor_index):
-    """The next :data:`PRESELECTED_CANDIDATES` candidates after a cursor, in scan order.
+    """The next `PRESELECTED_CANDIDATES` candidates after a cursor, in scan order.
 
     Scan order is descending score, then ascending flat position.
 
     Args:
-        layout: The :class:`CandidateLayout`.
+        layout: The `CandidateLayout`.
         flat_scores: Tensor `(batch, groups * n_boxes)`, `-inf` for non-candidates.
         cursor_score: Tensor `(batch,)`, score of the last candidate of the previous chunk
             (`+inf` before the first chunk).
@@ -335,7 +335,7 @@ def _scan_chunk(layout, table, order, sorted_valid, kept_index, n_kept):
 
 
 def select_detections(boxes, scores, valid, iou_threshold: float, group_cap: int, top_k: int):
-    """Greedy NMS in every group fused with the choice of the ``top_k`` best survivors per image.
+    """Greedy NMS in every group fused with the choice of the `top_k` best survivors per image.
 
     The result equals running greedy NMS separately in every group (candidates in descending
     score order, the lower box index first on equal scores; a candidate is dropped when its IoU
@@ -344,8 +344,8 @@ def select_detections(boxes, scores, valid, iou_threshold: float, group_cap: int
     group first on equal scores). Since a candidate's fate only depends on better candidates of
     its own group, all candidates of an image are scanned once in that global order, and the
     scan stops as soon as `top_k` are kept: only the candidates needed for the output are ever
-    compared. They are fetched :data:`PRESELECTED_CANDIDATES` at a time with a partial sort and
-    processed in blocks of :data:`SCAN_BLOCK_SIZE` (:func:`_resolve_block`).
+    compared. They are fetched `PRESELECTED_CANDIDATES` at a time with a partial sort and
+    processed in blocks of `SCAN_BLOCK_SIZE` (`_resolve_block`).
 
     Args:
         boxes: Tensor `(batch, n_boxes, 4)` of `corners` boxes shared by all groups of an image.
@@ -405,8 +405,8 @@ def detection_rows(class_ids, scores, boxes, flat_index, kept):
         class_ids: Tensor `(batch, groups, n_boxes)` of class ids (float).
         scores: Tensor `(batch, groups, n_boxes)` of confidences.
         boxes: Tensor `(batch, n_boxes, 4)` of `corners` boxes in pixels.
-        flat_index: Int32 tensor `(batch, top_k)` from :func:`select_detections`.
-        kept: Bool tensor `(batch, top_k)` from :func:`select_detections`.
+        flat_index: Int32 tensor `(batch, top_k)` from `select_detections`.
+        kept: Bool tensor `(batch, top_k)` from `select_detections`.
 
     Returns:
         Tensor `(batch, top_k, 6)` of rows `[class_id, confidence, xmin, ymin, xmax, ymax]`,
@@ -439,9 +439,9 @@ def _check_number(name: str, value) -> None:
 class DetectionDecoder(keras.layers.Layer):
     """Base class of the two decoding layers: arguments, validation, shapes and the pipeline.
 
-    Subclasses implement :meth:`candidates`, which says which boxes compete in which NMS group,
+    Subclasses implement `candidates`, which says which boxes compete in which NMS group,
     and set `decoding_mode` to the model mode that uses them.
-    See :class:`~keras_layers.keras_layer_DecodeDetections.DecodeDetections` for the arguments.
+    See `keras_layers.keras_layer_DecodeDetections.DecodeDetections` for the arguments.
     """
 
     decoding_mode = "inference"

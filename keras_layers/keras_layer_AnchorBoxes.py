@@ -1,4 +1,4 @@
-"""The ``AnchorBoxes`` layer: the SSD anchor boxes (default boxes) of one predictor layer."""
+"""The `AnchorBoxes` layer: the SSD anchor boxes (default boxes) of one predictor layer."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class AnchorBoxes(keras.layers.Layer):
 
     The anchors depend only on the static height and width of the input (the output of the
     box predictor convolution) and on the arguments; they are computed once in `build()` with
-    :func:`anchor_boxes_for_layer` and stored as a constant. The layer has no weights.
+    `anchor_boxes_for_layer` and stored as a constant. The layer has no weights.
 
     For each aspect ratio `ar` a box of width `s * size * sqrt(ar)` and height
     `s * size / sqrt(ar)` is placed in every cell (`size = min(img_height, img_width)`); with
@@ -195,7 +195,7 @@ class AnchorBoxes(keras.layers.Layer):
 def _check_arguments(
     this_scale, next_scale, aspect_ratios, this_steps, this_offsets, variances, coords
 ) -> None:
-    """Raises ValueError naming the first invalid ``AnchorBoxes`` argument."""
+    """Raises ValueError naming the first invalid `AnchorBoxes` argument."""
     if this_scale < 0 or next_scale < 0 or this_scale > 1:
         raise ValueError(
             "`this_scale` must be in [0, 1] and `next_scale` must be >= 0, but received "

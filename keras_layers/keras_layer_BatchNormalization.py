@@ -1,9 +1,9 @@
-"""``BatchNormalization``: `keras.layers.BatchNormalization` that trains with one fused kernel.
+"""`BatchNormalization`: `keras.layers.BatchNormalization` that trains with one fused kernel.
 
 The class keeps Keras's name so that weight files, which Keras keys by class name
 (`layers/batch_normalization/...` in `.weights.h5` and `.keras`), stay interchangeable between
 SSD7 models built with this layer and with Keras's own. It is registered as
-``ssd_keras>BatchNormalization``.
+`ssd_keras>BatchNormalization`.
 """
 
 from __future__ import annotations

@@ -12,16 +12,16 @@ from keras_layers._decoding import DetectionDecoder
 class DecodeDetections(DetectionDecoder):
     """Decodes raw SSD predictions into the best detections, with one NMS per class.
 
-    For every image and every object class ``c = 1 .. n_classes - 1``: boxes whose class-``c``
-    score is greater than ``confidence_thresh`` enter a greedy NMS that drops boxes with an IoU
-    greater than ``iou_threshold`` with a better box and keeps at most ``nms_max_output_size``
-    boxes. Of all classes' survivors the ``top_k`` most confident are returned. This matches
-    ``decode_detections`` (numpy) with ``border_pixels='half'`` except that the per-class NMS is
+    For every image and every object class `c = 1 .. n_classes - 1`: boxes whose class-`c`
+    score is greater than `confidence_thresh` enter a greedy NMS that drops boxes with an IoU
+    greater than `iou_threshold` with a better box and keeps at most `nms_max_output_size`
+    boxes. Of all classes' survivors the `top_k` most confident are returned. This matches
+    `decode_detections` (numpy) with `border_pixels='half'` except that the per-class NMS is
     capped and the rows come sorted and zero-padded.
 
-    The per-class NMS and the choice of the ``top_k`` rows run as one scan over the candidates of
-    all classes in descending score order, which stops once ``top_k`` rows are kept. Only the
-    candidates needed for the output are compared, so a low ``confidence_thresh`` such as the
+    The per-class NMS and the choice of the `top_k` rows run as one scan over the candidates of
+    all classes in descending score order, which stops once `top_k` rows are kept. Only the
+    candidates needed for the output are compared, so a low `confidence_thresh` such as the
     default 0.01 costs little more than a high one.
 
     Args:

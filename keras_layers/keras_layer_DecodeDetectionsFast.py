@@ -14,11 +14,11 @@ class DecodeDetectionsFast(DetectionDecoder):
 
     Every box gets the class of its highest score, background included, and that score as its
     confidence. Boxes whose best class is the background, or whose confidence is not greater than
-    ``confidence_thresh``, are dropped; the rest enter a single class-agnostic greedy NMS (IoU
-    greater than ``iou_threshold`` suppresses, at most ``nms_max_output_size`` boxes kept) and the
-    ``top_k`` most confident survivors are returned.
+    `confidence_thresh`, are dropped; the rest enter a single class-agnostic greedy NMS (IoU
+    greater than `iou_threshold` suppresses, at most `nms_max_output_size` boxes kept) and the
+    `top_k` most confident survivors are returned.
 
-    The NMS stops as soon as ``top_k`` boxes are kept, so a low ``confidence_thresh`` costs
+    The NMS stops as soon as `top_k` boxes are kept, so a low `confidence_thresh` costs
     little more than a high one.
 
     Args:

@@ -1,4 +1,4 @@
-"""The ``L2Normalization`` layer used on SSD's ``conv4_3`` features."""
+"""The `L2Normalization` layer used on SSD's `conv4_3` features."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _MIN_SQUARED_NORM = 1e-12
 
 @keras.saving.register_keras_serializable(package="ssd_keras")
 class L2Normalization(keras.layers.Layer):
-    """Scales every feature vector to unit L2 norm along the channels, then by a learned ``gamma``.
+    """Scales every feature vector to unit L2 norm along the channels, then by a learned `gamma`.
 
     `y = x / sqrt(max(sum_c x_c^2, 1e-12)) * gamma`, with one trainable scale per channel.
 

@@ -1,13 +1,13 @@
 """Writing a file so that an interrupted run never leaves a complete-looking file behind.
 
-The temporary file is named ``.<name>.<host>.<pid>.<random>.partial`` after the process writing
-it. A run killed outright (``SIGKILL``, a crash, a power cut) cannot delete its temporary file,
-so the next :func:`atomic_path` for the same destination removes the ones whose writer is gone:
+The temporary file is named `.<name>.<host>.<pid>.<random>.partial` after the process writing
+it. A run killed outright (`SIGKILL`, a crash, a power cut) cannot delete its temporary file,
+so the next `atomic_path` for the same destination removes the ones whose writer is gone:
 written on this host by a process id that no longer exists. Temporary files of live processes
 (another run writing the same file right now), of other hosts (a shared file system) and of
 unknown form are left alone; when a process id has been reused in the meantime the stale file is
-kept until a later run. A ``SIGTERM`` received while writing removes the temporary file before
-the process ends as ``SIGTERM`` would have ended it.
+kept until a later run. A `SIGTERM` received while writing removes the temporary file before
+the process ends as `SIGTERM` would have ended it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _host_tag() -> str:
 
 
 def _partial_pattern(destination: str) -> re.Pattern[str]:
-    """Matches the temporary names of ``destination``, capturing the writer's host and pid."""
+    """Matches the temporary names of `destination`, capturing the writer's host and pid."""
     name = os.path.basename(destination)
     extension = os.path.splitext(destination)[1]
     suffixes = "|".join(re.escape(_PARTIAL + tail) for tail in {"", extension})
@@ -62,13 +62,13 @@ def _process_alive(pid: int) -> bool:
 
 
 def remove_stale_partials(destination: str | os.PathLike) -> list[str]:
-    """Deletes the temporary files that dead writers of ``destination`` left behind.
+    """Deletes the temporary files that dead writers of `destination` left behind.
 
-    Only files named as :func:`atomic_path` names them, written on this host by a process that
+    Only files named as `atomic_path` names them, written on this host by a process that
     no longer exists, are removed.
 
     Args:
-        destination: Path of the file that :func:`atomic_path` writes.
+        destination: Path of the file that `atomic_path` writes.
 
     Returns:
         The paths removed.
@@ -93,7 +93,7 @@ def remove_stale_partials(destination: str | os.PathLike) -> list[str]:
 
 
 class _Terminated(BaseException):
-    """Raised by the temporary SIGTERM handler to unwind the ``with`` block that is writing."""
+    """Raised by the temporary SIGTERM handler to unwind the `with` block that is writing."""
 
 
 @contextmanager
@@ -131,20 +131,20 @@ def _unwinding_on_sigterm() -> Iterator[None]:
 
 @contextmanager
 def atomic_path(destination: str | os.PathLike, keep_extension: bool = False) -> Iterator[str]:
-    """Yields a temporary path beside ``destination`` that becomes ``destination`` on success.
+    """Yields a temporary path beside `destination` that becomes `destination` on success.
 
     The temporary file lives in the destination's folder (so the final rename is atomic) under a
-    hidden ``.<name>.<host>.<pid>.*.partial`` name. When the ``with`` block ends normally it gets
-    the usual permissions of a new file and replaces ``destination``; when the block raises, or
+    hidden `.<name>.<host>.<pid>.*.partial` name. When the `with` block ends normally it gets
+    the usual permissions of a new file and replaces `destination`; when the block raises, or
     the process receives SIGTERM (in the main thread, with no SIGTERM handler of its own), it is
-    deleted and ``destination`` is left as it was. Temporary files that killed earlier runs left
+    deleted and `destination` is left as it was. Temporary files that killed earlier runs left
     for the same destination are removed first (see the module docstring).
 
     Args:
         destination: Path of the file to write.
         keep_extension: End the temporary name with the destination's extension as well
-            (``.<name>.<host>.<pid>.*.partial.keras``), for writers that check it, such as
-            ``Model.save``.
+            (`.<name>.<host>.<pid>.*.partial.keras`), for writers that check it, such as
+            `Model.save`.
 
     Yields:
         The temporary path to write to.

@@ -2,7 +2,7 @@
 
 Typical use: shrink the classification layers of a trained SSD to a subset of its classes (keep
 the kernel's output channels and the bias entries of those classes), or grow them for more
-classes. Random choices use NumPy's global random state (``np.random.seed`` reproduces them).
+classes. Random choices use NumPy's global random state (`np.random.seed` reproduces them).
 """
 
 # Random choices deliberately use NumPy's global random state (seeded runs reproduce the
@@ -20,7 +20,7 @@ _INITS = ("gaussian", "zeros")
 
 
 def _random_positions(length: int, count: int) -> np.ndarray:
-    """Position 0 plus ``count - 1`` sorted distinct random positions from ``1..length-1``."""
+    """Position 0 plus `count - 1` sorted distinct random positions from `1..length-1`."""
     others = np.sort(np.random.choice(np.arange(1, length), count - 1, replace=False))
     return np.concatenate([np.array([0]), others])
 
@@ -103,22 +103,22 @@ def sample_tensors(
     """Sub-samples and/or up-samples tensors consistently along corresponding axes.
 
     The instructions describe the first tensor, one per axis: a list/tuple of indices keeps
-    exactly those elements; a Python ``int`` equal to the axis length keeps the axis, a smaller
-    one keeps element 0 plus ``n - 1`` random others (sorted), a larger one up-samples: the old
-    elements go to position 0 and ``length - 1`` sorted random positions of a new axis of
-    length ``n`` whose other entries are initialised per ``init``. The other tensors follow
-    along the axes they map to (``axes``). Random draws use ``np.random`` in a fixed order (all
+    exactly those elements; a Python `int` equal to the axis length keeps the axis, a smaller
+    one keeps element 0 plus `n - 1` random others (sorted), a larger one up-samples: the old
+    elements go to position 0 and `length - 1` sorted random positions of a new axis of
+    length `n` whose other entries are initialised per `init`. The other tensors follow
+    along the axes they map to (`axes`). Random draws use `np.random` in a fixed order (all
     sub-sampling axes, the first tensor's fill, the up-sampling positions, the other tensors'
     fills), so a seeded run gives the same result as the original library.
 
     Args:
-        weights_list: NumPy arrays, the one of highest rank first (e.g. ``[kernel, bias]`` of a
-            conv layer with kernel ``(h, w, in_channels, out_channels)``).
+        weights_list: NumPy arrays, the one of highest rank first (e.g. `[kernel, bias]` of a
+            conv layer with kernel `(h, w, in_channels, out_channels)`).
         sampling_instructions: One instruction per axis of the first tensor.
         axes: For each tensor after the first, the first-tensor axis of each of its axes
-            (``[[3]]`` for a bias that follows the kernel's output channels).
-        init: Only for up-sampling: per tensor ``'gaussian'`` (normal with ``mean`` and
-            ``stddev``) or ``'zeros'``; None means all ``'gaussian'``.
+            (`[[3]]` for a bias that follows the kernel's output channels).
+        init: Only for up-sampling: per tensor `'gaussian'` (normal with `mean` and
+            `stddev`) or `'zeros'`; None means all `'gaussian'`.
         mean: Mean of the gaussian fill.
         stddev: Standard deviation of the gaussian fill.
 
@@ -127,7 +127,7 @@ def sample_tensors(
 
     Raises:
         ValueError: For a wrong number of instructions, indices beyond an axis, instructions
-            that are neither lists/tuples nor Python ints, inconsistent ``axes`` or bad ``init``.
+            that are neither lists/tuples nor Python ints, inconsistent `axes` or bad `init`.
     """
     first = weights_list[0]
     if (
@@ -164,7 +164,7 @@ def _up_sample(
     mean: float,
     stddev: float,
 ) -> list[np.ndarray]:
-    """Scatters the sub-sampled tensors into new, larger tensors (see :func:`sample_tensors`)."""
+    """Scatters the sub-sampled tensors into new, larger tensors (see `sample_tensors`)."""
     small = subsampled[0]
     out_shape = [
         len(inst) if isinstance(inst, (list, tuple)) else inst for inst in sampling_instructions

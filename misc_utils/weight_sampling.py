@@ -1,17 +1,17 @@
-"""Sub-sampling the classification layers of an old-format (Keras 2) ``.h5`` weights file.
+"""Sub-sampling the classification layers of an old-format (Keras 2) `.h5` weights file.
 
 Fine-tuning a detector trained on many classes (e.g. SSD300 on MS COCO, 81 classes with the
 background) for a few of them starts best from its trained weights. The classification
-predictor layers (``*_mbox_conf`` in SSD300/512, ``classes4..7`` in SSD7) have
-``n_boxes * n_classes`` output channels, laid out box by box; keeping the channels of the chosen
-classes for every box gives layers for the smaller model. :func:`subsample_weights_file` writes
-such a file; load it with ``model.load_weights(path, by_name=True)`` into a model built with the
+predictor layers (`*_mbox_conf` in SSD300/512, `classes4..7` in SSD7) have
+`n_boxes * n_classes` output channels, laid out box by box; keeping the channels of the chosen
+classes for every box gives layers for the smaller model. `subsample_weights_file` writes
+such a file; load it with `model.load_weights(path, by_name=True)` into a model built with the
 smaller number of classes.
 
-Old-format layout (``model.save`` / ``save_weights`` of Keras 2): the weights root is the file
-(weights-only files) or its ``model_weights`` group (full model files); it has the attribute
-``layer_names`` and one group per layer whose attribute ``weight_names`` lists the layer's
-datasets (paths relative to the layer group, e.g. ``classes4/kernel:0``) in weight order.
+Old-format layout (`model.save` / `save_weights` of Keras 2): the weights root is the file
+(weights-only files) or its `model_weights` group (full model files); it has the attribute
+`layer_names` and one group per layer whose attribute `weight_names` lists the layer's
+datasets (paths relative to the layer group, e.g. `classes4/kernel:0`) in weight order.
 """
 
 # Random choices deliberately use NumPy's global random state (seeded runs reproduce the
@@ -38,11 +38,11 @@ SSD300_CLASSIFIER_NAMES = (
     "conv8_2_mbox_conf",
     "conv9_2_mbox_conf",
 )
-"""Classification predictor layers of ``ssd_300``."""
+"""Classification predictor layers of `ssd_300`."""
 SSD512_CLASSIFIER_NAMES = (*SSD300_CLASSIFIER_NAMES, "conv10_2_mbox_conf")
-"""Classification predictor layers of ``ssd_512``."""
+"""Classification predictor layers of `ssd_512`."""
 SSD7_CLASSIFIER_NAMES = ("classes4", "classes5", "classes6", "classes7")
-"""Classification predictor layers of the SSD7 ``build_model``."""
+"""Classification predictor layers of the SSD7 `build_model`."""
 
 
 def _text(value: bytes | str) -> str:
@@ -60,17 +60,17 @@ def _weight_names(group: h5py.Group) -> list[str]:
 
 
 def read_legacy_weights(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
-    """All weights of an old-format ``.h5`` file.
+    """All weights of an old-format `.h5` file.
 
     Args:
         path: A Keras 2 weights file or full model file.
 
     Returns:
-        ``{layer_name: {weight_name: array}}`` in the file's layer and weight order (layers
+        `{layer_name: {weight_name: array}}` in the file's layer and weight order (layers
         without weights included, with empty dicts).
 
     Raises:
-        ValueError: If the file has no ``layer_names`` attribute (not an old-format file).
+        ValueError: If the file has no `layer_names` attribute (not an old-format file).
     """
     with h5py.File(path, "r") as handle:
         root = _weights_root(handle)
@@ -87,20 +87,20 @@ def read_legacy_weights(path: str | os.PathLike) -> dict[str, dict[str, np.ndarr
 def classifier_channel_indices(
     out_channels: int, n_classes_source: int, classes: Sequence[int]
 ) -> list[int]:
-    """Output channels of a classification layer that belong to ``classes``.
+    """Output channels of a classification layer that belong to `classes`.
 
-    Channel ``b * n_classes_source + c`` is class ``c`` of box ``b``.
+    Channel `b * n_classes_source + c` is class `c` of box `b`.
 
     Args:
-        out_channels: The layer's output channel count, ``n_boxes * n_classes_source``.
+        out_channels: The layer's output channel count, `n_boxes * n_classes_source`.
         n_classes_source: Classes of the source model including the background.
         classes: Class ids to keep, in the order of the new model (background first).
 
     Returns:
-        ``[c + b * n_classes_source for b in boxes for c in classes]``.
+        `[c + b * n_classes_source for b in boxes for c in classes]`.
 
     Raises:
-        ValueError: If ``out_channels`` is not a multiple of ``n_classes_source`` or a class
+        ValueError: If `out_channels` is not a multiple of `n_classes_source` or a class
             id is out of range or repeated.
     """
     if out_channels % n_classes_source:
@@ -141,7 +141,7 @@ def _chosen_classes(classes_of_interest: Sequence[int] | int, n_classes_source: 
 
 
 def _sampled_layer(group: h5py.Group, layer: str, n_classes_source: int, classes: list[int]):
-    """``[(weight_name, new_array), ...]`` for the kernel and bias of one classifier layer."""
+    """`[(weight_name, new_array), ...]` for the kernel and bias of one classifier layer."""
     names = _weight_names(group)
     if len(names) != 2:
         raise ValueError(f"Layer {layer!r} has weights {names}; expected a kernel and a bias.")
@@ -187,27 +187,27 @@ def subsample_weights_file(
 
     The defaults are those of the weight sampling tutorial (SSD300 trained on MS COCO, reduced to
     background + 8 classes). All other layers are copied unchanged. The output is a Keras 2
-    weights-only ``.h5`` file (``layer_names`` + one group per layer), written to a temporary
-    name next to ``destination_path`` and then renamed, so an interrupted run never leaves a
-    half-written file. Load it with ``model.load_weights(destination_path, by_name=True)`` into
-    a model with ``len(classes) - 1`` positive classes.
+    weights-only `.h5` file (`layer_names` + one group per layer), written to a temporary
+    name next to `destination_path` and then renamed, so an interrupted run never leaves a
+    half-written file. Load it with `model.load_weights(destination_path, by_name=True)` into
+    a model with `len(classes) - 1` positive classes.
 
     Args:
         source_path: Old-format weights file or full model file.
-        destination_path: The file to write (``.h5``); may equal ``source_path``.
+        destination_path: The file to write (`.h5`); may equal `source_path`.
         classifier_names: Names of the classification layers to sub-sample.
         n_classes_source: Classes of the source model including the background.
         classes_of_interest: Class ids to keep (background 0 first, then the classes in the
-            order of the new model), or an int: keep the background plus ``n - 1`` random
-            classes (sorted; drawn once with ``np.random`` and used for every layer).
+            order of the new model), or an int: keep the background plus `n - 1` random
+            classes (sorted; drawn once with `np.random` and used for every layer).
         verbose: Print the new shapes.
 
     Returns:
-        ``{layer: (kernel_shape, bias_shape)}`` of the sub-sampled layers.
+        `{layer: (kernel_shape, bias_shape)}` of the sub-sampled layers.
 
     Raises:
-        ValueError: For a file without ``layer_names``, a missing layer or a layer whose
-            weights do not fit ``n_classes_source``, or invalid ``classes_of_interest``.
+        ValueError: For a file without `layer_names`, a missing layer or a layer whose
+            weights do not fit `n_classes_source`, or invalid `classes_of_interest`.
     """
     classes = _chosen_classes(classes_of_interest, n_classes_source)
     destination_path = Path(destination_path)

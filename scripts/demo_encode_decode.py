@@ -1,6 +1,6 @@
 """Encode ground truth with the SSD7 tutorial configuration, decode it back and time both steps.
 
-Run with ``make demo`` (or ``python scripts/demo_encode_decode.py`` from the repository root).
+Run with `make demo` (or `python scripts/demo_encode_decode.py` from the repository root).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CLASS_NAMES = ["background", "car", "truck", "pedestrian", "bicyclist", "light"]
 
 
 def random_ground_truth(rng: np.random.Generator, n_images: int) -> list[np.ndarray]:
-    """Zero to six boxes per image, rows ``[class_id, xmin, ymin, xmax, ymax]`` in pixels."""
+    """Zero to six boxes per image, rows `[class_id, xmin, ymin, xmax, ymax]` in pixels."""
     labels = []
     for _ in range(n_images):
         k = int(rng.integers(0, 7))

@@ -1,4 +1,4 @@
-"""The ``train`` subcommand: build or resume a model, fit it, save it and its log."""
+"""The `train` subcommand: build or resume a model, fit it, save it and its log."""
 
 from __future__ import annotations
 
@@ -8,82 +8,51 @@ import math
 import os
 from typing import Any
 
+from models.prediction import model_input_size
+from models.presets import ModelPreset
 from ssd_app import _cli_setup as setup
+from ssd_encoder_decoder.output_layout import model_n_classes
 
 LOG_NAME = "training_log.csv"
 
 
-def build_model(config: setup.ModelConfig, n_classes: int, learning_rate: float) -> Any:
-    """A new compiled training-mode model of the given configuration."""
+def build_model(preset: ModelPreset, n_classes: int, learning_rate: float) -> Any:
+    """A new compiled training-mode model of the given preset with `n_classes` classes."""
     import keras
 
     from keras_loss_function.keras_ssd_loss import SSDLoss
 
-    kwargs = dict(config.builder_kwargs, **config.encoder_kwargs)
-    image_size = (config.img_height, config.img_width, 3)
-    if config.name == "ssd7":
-        from models.keras_ssd7 import build_model as builder
-
-        model = builder(image_size=image_size, n_classes=n_classes, mode="training", **kwargs)
+    model = preset.build_model(mode="training", n_classes=n_classes)
+    if preset.builder == "ssd7":
         optimizer = keras.optimizers.Adam(
             learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-08
         )
     else:
-        from models.keras_ssd300 import ssd_300
-
-        model = ssd_300(image_size=image_size, n_classes=n_classes, mode="training", **kwargs)
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
     model.compile(optimizer=optimizer, loss=SSDLoss(neg_pos_ratio=3, alpha=1.0))
     return model
 
 
-def augmentation_chain(config: setup.ModelConfig) -> Any:
-    """The tutorial's training augmentation for the configuration."""
-    if config.name == "ssd300":
+def augmentation_chain(preset: ModelPreset) -> Any:
+    """The tutorials' training augmentation for the preset, with the chains' own defaults."""
+    if preset.builder != "ssd7":
         from data_generator.data_augmentation_chain_original_ssd import SSDDataAugmentation
 
-        return SSDDataAugmentation(img_height=config.img_height, img_width=config.img_width)
+        return SSDDataAugmentation(img_height=preset.img_height, img_width=preset.img_width)
     from data_generator.data_augmentation_chain_constant_input_size import (
         DataAugmentationConstantInputSize,
     )
 
-    return DataAugmentationConstantInputSize(
-        random_brightness=(-48, 48, 0.5),
-        random_contrast=(0.5, 1.8, 0.5),
-        random_saturation=(0.5, 1.8, 0.5),
-        random_hue=(18, 0.5),
-        random_flip=0.5,
-        random_translate=((0.03, 0.5), (0.03, 0.5), 0.5),
-        random_scale=(0.5, 2.0, 0.5),
-        n_trials_max=3,
-        clip_boxes=True,
-        overlap_criterion="area",
-        bounds_box_filter=(0.3, 1.0),
-        bounds_validator=(0.5, 1.0),
-        n_boxes_min=1,
-        background=(0, 0, 0),
-    )
+    return DataAugmentationConstantInputSize()
 
 
-def input_encoder(config: setup.ModelConfig, model: Any, n_classes: int) -> Any:
-    """The ``SSDInputEncoder`` matching the model's anchors."""
-    from models.utils import get_predictor_sizes
-    from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
-
-    return SSDInputEncoder(
-        img_height=config.img_height,
-        img_width=config.img_width,
-        n_classes=n_classes,
-        predictor_sizes=get_predictor_sizes(model),
-        matching_type="multi",
-        pos_iou_threshold=0.5,
-        neg_iou_limit=config.neg_iou_limit,
-        **config.encoder_kwargs,
-    )
+def input_encoder(preset: ModelPreset, model: Any) -> Any:
+    """The `SSDInputEncoder` of `model` (anchors read from it), with the preset's matching."""
+    return preset.input_encoder(model, matching_type="multi")
 
 
 def encoded_datasets(
-    config: setup.ModelConfig,
+    preset: ModelPreset,
     encoder: Any,
     train_set: Any,
     val_set: Any,
@@ -93,8 +62,8 @@ def encoded_datasets(
     workers: int = 1,
     repeat: bool = False,
 ) -> tuple[Any, Any]:
-    """``(images, encoded labels)`` ``PyDataset``s for ``fit``: the training one shuffled and
-    transformed, the validation one (None if ``val_set`` is None) only resized to the input."""
+    """`(images, encoded labels)` `PyDataset`s for `fit`: the training one shuffled and
+    transformed, the validation one (None if `val_set` is None) only resized to the input."""
     returns = {"processed_images", "encoded_labels"}
     train_data = train_set.as_dataset(
         batch_size=batch_size,
@@ -111,7 +80,7 @@ def encoded_datasets(
     val_data = val_set.as_dataset(
         batch_size=batch_size,
         shuffle=False,
-        transformations=setup.evaluation_transformations(config.img_height, config.img_width),
+        transformations=setup.evaluation_transformations(preset.img_height, preset.img_width),
         label_encoder=encoder,
         returns=returns,
     )
@@ -119,19 +88,19 @@ def encoded_datasets(
 
 
 def best_model_checkpoint(filepath: str, monitor: str) -> Any:
-    """A callback saving the model after every epoch that improves ``monitor`` (lower is better).
+    """A callback saving the model after every epoch that improves `monitor` (lower is better).
 
-    Like ``ModelCheckpoint(filepath, monitor=monitor, save_best_only=True)``, but each file is
-    written under a temporary name and renamed when complete (:func:`_cli_setup.save_model`):
+    Like `ModelCheckpoint(filepath, monitor=monitor, save_best_only=True)`, but each file is
+    written under a temporary name and renamed when complete (`_cli_setup.save_model`):
     a full disk or a crash never leaves a truncated checkpoint under a valid-looking name, and
     the error names the file.
 
     Args:
-        filepath: Path template, formatted with ``epoch`` (1-based) and the epoch's logs.
-        monitor: The logged quantity to minimise, e.g. ``'val_loss'``.
+        filepath: Path template, formatted with `epoch` (1-based) and the epoch's logs.
+        monitor: The logged quantity to minimise, e.g. `'val_loss'`.
 
     Returns:
-        The ``keras.callbacks.Callback``.
+        The `keras.callbacks.Callback`.
     """
     keras = setup.import_keras()
 
@@ -152,7 +121,7 @@ def best_model_checkpoint(filepath: str, monitor: str) -> Any:
 
 
 def make_callbacks(output_dir: str, monitor: str) -> list:
-    """The tutorial's callbacks; the checkpoints go to ``output_dir/checkpoints``."""
+    """The tutorial's callbacks; the checkpoints go to `output_dir/checkpoints`."""
     from keras.callbacks import CSVLogger, EarlyStopping, ReduceLROnPlateau, TerminateOnNaN
 
     checkpoint_dir = os.path.join(output_dir, "checkpoints")
@@ -173,7 +142,7 @@ def epochs_in_log(output_dir: str) -> int:
     """Number of epochs already recorded in the output folder's training log (0 if none).
 
     Raises:
-        CliError: If the log cannot be read: no ``epoch`` column, a row of another length than
+        CliError: If the log cannot be read: no `epoch` column, a row of another length than
             the header or an epoch that is not a non-negative integer (the message names the
             file and the line).
     """
@@ -205,20 +174,20 @@ def epochs_in_log(output_dir: str) -> int:
     return max(epochs) + 1
 
 
-def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> Any:
-    """The model to train: a new one, or the ``--resume`` model after checking it fits."""
+def _model_for_run(args: argparse.Namespace, preset: ModelPreset) -> Any:
+    """The model to train: a new one, or the `--resume` model after checking it fits."""
     if args.resume is None:
         log_path = os.path.join(args.output_dir, LOG_NAME)
         if os.path.exists(log_path):
             os.remove(log_path)  # a fresh run starts a fresh log
-        return build_model(config, args.n_classes, args.learning_rate)
+        return build_model(preset, args.n_classes, args.learning_rate)
     model = setup.load_model(args.resume, compile=True)
-    if setup.model_input_size(model) != (config.img_height, config.img_width):
+    if model_input_size(model) != (preset.img_height, preset.img_width):
         raise setup.CliError(
-            f"--resume model {args.resume} has input size {setup.model_input_size(model)}, "
-            f"but --model {config.name} expects {(config.img_height, config.img_width)}"
+            f"--resume model {args.resume} has input size {model_input_size(model)}, "
+            f"but --model {args.model} expects {(preset.img_height, preset.img_width)}"
         )
-    found = setup.model_n_classes(model)
+    found = model_n_classes(model)
     if found != args.n_classes:
         raise setup.CliError(
             f"--resume model {args.resume} has {found} classes, but --n-classes is {args.n_classes}"
@@ -227,16 +196,16 @@ def _model_for_run(args: argparse.Namespace, config: setup.ModelConfig) -> Any:
 
 
 def _fit_inputs(
-    args: argparse.Namespace, config: setup.ModelConfig, model: Any, train_set: Any, val_set: Any
+    args: argparse.Namespace, preset: ModelPreset, model: Any, train_set: Any, val_set: Any
 ) -> tuple[Any, Any]:
-    """The training and validation ``PyDataset``s (validation None without ``--val-labels``)."""
+    """The training and validation `PyDataset`s (validation None without `--val-labels`)."""
     return encoded_datasets(
-        config,
-        input_encoder(config, model, args.n_classes),
+        preset,
+        input_encoder(preset, model),
         train_set,
         val_set,
         batch_size=args.batch_size,
-        transformations=[augmentation_chain(config)],
+        transformations=[augmentation_chain(preset)],
         seed=args.seed,
         workers=args.workers,
         repeat=args.steps_per_epoch is not None,  # epochs shorter or longer than one pass
@@ -244,10 +213,10 @@ def _fit_inputs(
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Trains as described by the parsed ``train`` arguments; returns the exit code."""
+    """Trains as described by the parsed `train` arguments; returns the exit code."""
     if args.n_classes < 1:
         raise setup.CliError(f"--n-classes must be a positive integer, got {args.n_classes}")
-    config = setup.MODEL_CONFIGS[args.model]
+    preset = setup.MODEL_PRESETS[args.model]
     train_set = setup.load_dataset(setup.data_source(args, args.train_labels), args.n_classes)
     val_set = None
     if args.val_labels is not None:
@@ -262,8 +231,8 @@ def run_train(args: argparse.Namespace) -> int:
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
 
-    model = _model_for_run(args, config)
-    train_data, val_data = _fit_inputs(args, config, model, train_set, val_set)
+    model = _model_for_run(args, preset)
+    train_data, val_data = _fit_inputs(args, preset, model, train_set, val_set)
     monitor = "val_loss" if val_data is not None else "loss"
     callbacks = make_callbacks(output_dir, monitor)
     try:

@@ -13,11 +13,11 @@ GT_COLOR = "#00c000"
 
 
 def plot_training_log(log_path: str, out_file: str) -> None:
-    """Saves the loss (and ``val_loss`` when logged) per epoch of a ``CSVLogger`` file as a PNG.
+    """Saves the loss (and `val_loss` when logged) per epoch of a `CSVLogger` file as a PNG.
 
     Args:
-        log_path: The ``CSVLogger`` file (columns ``epoch``, ``loss``, optionally ``val_loss``
-            and ``learning_rate``).
+        log_path: The `CSVLogger` file (columns `epoch`, `loss`, optionally `val_loss`
+            and `learning_rate`).
         out_file: Where to save the figure.
     """
     import pandas as pd
@@ -83,9 +83,9 @@ def save_prediction_image(
     """Saves one image with its ground truth (green, dashed) and predicted boxes (solid) as PNG.
 
     Args:
-        image: ``(H, W, 3)`` uint8 RGB image.
-        ground_truth: ``(k, 5)`` rows ``(class_id, xmin, ymin, xmax, ymax)``, corners in pixels.
-        predictions: ``(m, 6)`` rows ``(class_id, confidence, xmin, ymin, xmax, ymax)``, corners
+        image: `(H, W, 3)` uint8 RGB image.
+        ground_truth: `(k, 5)` rows `(class_id, xmin, ymin, xmax, ymax)`, corners in pixels.
+        predictions: `(m, 6)` rows `(class_id, confidence, xmin, ymin, xmax, ymax)`, corners
             in pixels.
         classes: Class names indexed by class id (element 0 = background).
         out_file: Where to save the PNG.
@@ -115,7 +115,7 @@ def write_average_precisions(
     num_gt_per_class: Sequence[int],
     classes: Sequence[str],
 ) -> list[tuple]:
-    """Writes ``class_id,class,n_ground_truth,average_precision`` rows plus a ``mAP`` row.
+    """Writes `class_id,class,n_ground_truth,average_precision` rows plus a `mAP` row.
 
     Returns:
         The rows written, without the header.
@@ -133,7 +133,7 @@ def write_average_precisions(
 
 
 def format_average_precisions(rows: Sequence[tuple]) -> str:
-    """The rows of :func:`write_average_precisions` as an aligned text table."""
+    """The rows of `write_average_precisions` as an aligned text table."""
     lines = [f"{'class':<15}{'boxes':>7}{'AP':>8}"]
     lines += [f"{name:<15}{n:>7}{float(ap):>8.3f}" for _, name, n, ap in rows]
     return "\n".join(lines)

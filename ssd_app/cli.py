@@ -1,17 +1,17 @@
-"""Command-line interface ``ssd-keras`` (also ``python -m ssd_app.cli``).
+"""Command-line interface `ssd-keras` (also `python -m ssd_app.cli`).
 
 Subcommands:
 
-* ``train``: trains SSD7 (the road-traffic tutorial's configuration) or SSD300 (the Pascal VOC
+* `train`: trains SSD7 (the road-traffic tutorial's configuration) or SSD300 (the Pascal VOC
   configuration) on CSV, Pascal VOC XML or MS COCO JSON data, optionally resuming from a saved
-  model, and writes ``model.keras``, ``model.h5`` and ``training_log.csv``.
-* ``evaluate``: prints the Pascal VOC average precision per class and the mean.
-* ``predict``: draws the detected boxes on images (PNG) and writes ``detections.csv``.
-* ``demo``: the main job of ``make demo`` (:mod:`ssd_app.demo`): generates the road-traffic
+  model, and writes `model.keras`, `model.h5` and `training_log.csv`.
+* `evaluate`: prints the Pascal VOC average precision per class and the mean.
+* `predict`: draws the detected boxes on images (PNG) and writes `detections.csv`.
+* `demo`: the main job of `make demo` (`ssd_app.demo`): generates the road-traffic
   data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one folder.
 
-Bad input (missing paths, class ids above ``--n-classes``, unwritable output folders, unreadable
-files) is reported as one line on stderr with exit code 2; ``--debug`` shows the traceback.
+Bad input (missing paths, class ids above `--n-classes`, unwritable output folders, unreadable
+files) is reported as one line on stderr with exit code 2; `--debug` shows the traceback.
 """
 
 from __future__ import annotations
@@ -26,20 +26,23 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from models.prediction import model_decoding, predict_detections
 from ssd_app import _cli_setup as setup
 from ssd_app._common import (
     class_names,
     confidence,
-    detect,
     iou_threshold,
     positive_float,
     positive_int,
 )
+from ssd_encoder_decoder.output_layout import BOX, CLASS_ID, CONFIDENCE, model_n_classes
 
 EXIT_BAD_INPUT = 2
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DETECTION_COLUMNS = ("image", "class_id", "confidence", "xmin", "ymin", "xmax", "ymax")
-"""Columns of ``detections.csv`` (corners, absolute pixels of the original image)."""
+"""Columns of `detections.csv` (corners, absolute pixels of the original image)."""
+PREDICT_CHUNK = 32
+"""Images `predict` reads and detects at a time (their detections are kept, the pixels are not)."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,7 +50,7 @@ DETECTION_COLUMNS = ("image", "class_id", "confidence", "xmin", "ymin", "xmax", 
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """``argparse`` parser whose errors are one ``ssd-keras: error: ...`` line (exit code 2)."""
+    """`argparse` parser whose errors are one `ssd-keras: error: ...` line (exit code 2)."""
 
     def error(self, message: str) -> NoReturn:
         text = " ".join(message.split())
@@ -115,7 +118,7 @@ def _train_parser(subparsers: Any) -> None:
     _add_data_options(parser, ("train", "val"))
     parser.add_argument(
         "--model",
-        choices=tuple(setup.MODEL_CONFIGS),
+        choices=tuple(setup.MODEL_PRESETS),
         default="ssd7",
         help="ssd7: 300x480 input, the SSD7 road-traffic tutorial's anchors, Adam; ssd300: "
         "300x300 input, the Pascal VOC configuration, SGD with momentum. Default: ssd7.",
@@ -241,9 +244,9 @@ def _predict_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--iou-threshold",
         type=iou_threshold,
-        default=0.45,
-        help="NMS IoU threshold in (0, 1] (training-mode models; an inference-mode model "
-        "applies its own). Default: 0.45.",
+        default=None,
+        help="NMS IoU threshold in (0, 1]. Default: the model's own (its decoding layer's; "
+        "0.45 for a training-mode model).",
     )
     parser.add_argument("--output-dir", required=True, help="folder for the PNGs and CSV")
     _add_class_names_option(parser, "as box captions instead of the class id")
@@ -265,7 +268,7 @@ def _demo_parser(subparsers: Any) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``ssd-keras`` argument parser with its four subcommands."""
+    """The `ssd-keras` argument parser with its four subcommands."""
     parser = ArgumentParser(
         prog="ssd-keras",
         description="Train, evaluate and run SSD object detectors (Keras 3).",
@@ -289,7 +292,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _n_classes_of(model: Any, requested: int | None) -> int:
-    found = setup.model_n_classes(model)
+    found = model_n_classes(model)
     n_classes = requested if requested is not None else found
     if n_classes is None:
         raise setup.CliError("--n-classes is required: the model's class count cannot be read")
@@ -299,7 +302,7 @@ def _n_classes_of(model: Any, requested: int | None) -> int:
 
 
 def _check_class_names(names: Sequence[str] | None, n_classes: int | None, model: str) -> None:
-    """Raises :class:`CliError` unless ``names`` (if given) has one name per class."""
+    """Raises `CliError` unless `names` (if given) has one name per class."""
     if names is not None and n_classes is not None and len(names) != n_classes:
         raise setup.CliError(
             f"--class-names gives {len(names)} names, but the model {model} has {n_classes} classes"
@@ -324,8 +327,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     n_classes = _n_classes_of(model, args.n_classes)
     _check_class_names(args.class_names, n_classes, args.model)
     setup.check_class_ids(dataset.labels, n_classes, args.labels)
-    height, width = setup.model_input_size(model)
-    mode = "inference" if setup.model_is_decoded(model) else "training"
+    settings = model_decoding(model)
+    height, width = settings.img_height, settings.img_width
+    mode = settings.mode
     evaluator = Evaluator(
         setup.CheckedModel(model, args.model), n_classes, dataset, model_mode=mode
     )
@@ -356,7 +360,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def image_paths(inputs: Sequence[str]) -> list[str]:
-    """Image files named by ``inputs``: files as given, folders expanded (sorted by name).
+    """Image files named by `inputs`: files as given, folders expanded (sorted by name).
 
     A file named more than once (also through a folder) is listed once, where first named.
 
@@ -382,8 +386,8 @@ def image_paths(inputs: Sequence[str]) -> list[str]:
 
 
 def drawing_names(paths: Sequence[str]) -> list[str]:
-    """One distinct PNG file name per image path, in order: ``<stem>.png``, or ``<stem>_2.png``,
-    ``<stem>_3.png``... when an earlier image took the name (compared case-insensitively)."""
+    """One distinct PNG file name per image path, in order: `<stem>.png`, or `<stem>_2.png`,
+    `<stem>_3.png`... when an earlier image took the name (compared case-insensitively)."""
     names, taken = [], set()
     for path in paths:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -397,7 +401,7 @@ def drawing_names(paths: Sequence[str]) -> list[str]:
 
 
 def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] | None) -> Any:
-    """A BGR copy of the RGB ``image`` with ``boxes`` (rows as :func:`detect`) drawn on it.
+    """A BGR copy of the RGB `image` with `boxes` (rows as `predict_detections`) drawn on it.
 
     Corners far outside the image are clipped to just beyond its border for drawing.
     """
@@ -405,8 +409,8 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] |
 
     canvas = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     height, width = image.shape[:2]
-    for class_id, conf, *corners in boxes:
-        k = int(class_id)
+    for box in boxes:
+        k, conf, corners = int(box[CLASS_ID]), box[CONFIDENCE], box[BOX]
         xmin, xmax = (int(v) for v in np.clip(corners[0::2], -1, width))
         ymin, ymax = (int(v) for v in np.clip(corners[1::2], -1, height))
         color = tuple(int(c) for c in np.array([37, 91, 151]) * (k + 1) % 255)
@@ -420,17 +424,23 @@ def draw_detections(image: np.ndarray, boxes: np.ndarray, names: Sequence[str] |
 
 
 def _detection_rows(image_name: str, boxes: np.ndarray) -> list[tuple]:
-    """``detections.csv`` rows of one image (columns :data:`DETECTION_COLUMNS`); an image
+    """`detections.csv` rows of one image (columns `DETECTION_COLUMNS`); an image
     without detections gets one row with only its name."""
     if len(boxes) == 0:
         return [(image_name, *[""] * (len(DETECTION_COLUMNS) - 1))]
     return [
-        (image_name, int(box[0]), *(round(float(value), 4) for value in box[1:])) for box in boxes
+        (
+            image_name,
+            int(box[CLASS_ID]),
+            round(float(box[CONFIDENCE]), 4),
+            *(round(float(value), 4) for value in box[BOX]),
+        )
+        for box in boxes
     ]
 
 
 def _read_rgb(path: str) -> np.ndarray | None:
-    """The RGB image at ``path``, or None (after a warning line on stderr) if it is unreadable."""
+    """The RGB image at `path`, or None (after a warning line on stderr) if it is unreadable."""
     from data_generator.dataset_errors import DatasetError
     from data_generator.image_io import read_image, to_three_channels
 
@@ -450,13 +460,19 @@ def _run_predict(args: argparse.Namespace) -> int:
 
     paths = image_paths(args.images)
     model = setup.load_model(args.model)
-    _check_class_names(args.class_names, setup.model_n_classes(model), args.model)
+    _check_class_names(args.class_names, model_n_classes(model), args.model)
     checked = setup.CheckedModel(model, args.model)
     results = []  # every image is detected before anything is written
-    for path in paths:
-        image = _read_rgb(path)
-        if image is not None:
-            results.append((path, detect(checked, image, args.confidence, args.iou_threshold)))
+    for start in range(0, len(paths), PREDICT_CHUNK):  # bounded memory for many large images
+        chunk = [(path, _read_rgb(path)) for path in paths[start : start + PREDICT_CHUNK]]
+        chunk = [(path, image) for path, image in chunk if image is not None]
+        detections = predict_detections(
+            checked,
+            [image for _, image in chunk],
+            confidence_thresh=args.confidence,
+            iou_threshold=args.iou_threshold,
+        )
+        results.extend(zip([path for path, _ in chunk], detections, strict=True))
     if not results:
         raise setup.CliError(f"none of the {len(paths)} images could be read")
     output_dir = setup.ensure_writable_dir(args.output_dir)
@@ -488,13 +504,13 @@ def _error_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Runs the command line ``argv`` (default ``sys.argv[1:]``) and returns the exit code.
+    """Runs the command line `argv` (default `sys.argv[1:]`) and returns the exit code.
 
-    Bad arguments, and bad input (:class:`ssd_app._cli_setup.CliError`, the data generator's
-    ``DatasetError`` family, ``ValueError``, ``OSError``), print one ``ssd-keras: error: ...`` line
-    on stderr and give exit code 2; with ``--debug`` the traceback is printed as well. Arguments,
+    Bad arguments, and bad input (`ssd_app._cli_setup.CliError`, the data generator's
+    `DatasetError` family, `ValueError`, `OSError`), print one `ssd-keras: error: ...` line
+    on stderr and give exit code 2; with `--debug` the traceback is printed as well. Arguments,
     paths and label files are checked before Keras is imported, and its backend's start-up log
-    lines are hidden (:func:`ssd_app._cli_setup.import_keras`).
+    lines are hidden (`ssd_app._cli_setup.import_keras`).
     """
     from data_generator.dataset_errors import DatasetError
 

@@ -1,20 +1,20 @@
 """The main job: generate the road-traffic data, train SSD7, evaluate it, write one output folder.
 
-``make demo`` runs ``python -m ssd_app.demo``; ``ssd-keras demo`` is the same command. Steps:
+`make demo` runs `python -m ssd_app.demo`; `ssd-keras demo` is the same command. Steps:
 
-1. Write the synthetic road-traffic dataset (``data_generator.synthetic_traffic``) into
-   ``OUTPUT_DIR/data`` unless the same dataset (same seed and sizes) is already there.
+1. Write the synthetic road-traffic dataset (`data_generator.synthetic_traffic`) into
+   `OUTPUT_DIR/data` unless the same dataset (same seed and sizes) is already there.
 2. Build SSD7 with the SSD7 tutorial's configuration (300x480 input, 5 classes, its anchors,
-   ``l2_regularization=0.0005``, ``SSDLoss(neg_pos_ratio=3, alpha=1.0)``, Adam) and train it with
-   the tutorial's ``SSDInputEncoder`` (and, on request, its augmentation chain) for a budget of
-   wall-clock minutes (``--minutes``) or a fixed number of epochs (``--epochs``), with a warm-up
+   `l2_regularization=0.0005`, `SSDLoss(neg_pos_ratio=3, alpha=1.0)`, Adam) and train it with
+   the tutorial's `SSDInputEncoder` (and, on request, its augmentation chain) for a budget of
+   wall-clock minutes (`--minutes`) or a fixed number of epochs (`--epochs`), with a warm-up
    + cosine learning rate fitted to the budget
-   (:class:`ssd_app.training_budget.TrainingBudget`).
+   (`ssd_app.training_budget.TrainingBudget`).
 3. Evaluate on the validation split: Pascal VOC average precision per class and the mean
    (11-point, IoU 0.5), predictions decoded in the graph by an inference-mode model.
-4. Write into ``OUTPUT_DIR``: ``ssd7.keras`` and ``ssd7.h5`` (training-mode model, float32),
-   ``training_log.csv``, ``loss.png``, ``average_precisions.csv``, ``precision_recall.png``,
-   ``predictions/*.png`` (ground truth and predicted boxes) and ``summary.json``.
+4. Write into `OUTPUT_DIR`: `ssd7.keras` and `ssd7.h5` (training-mode model, float32),
+   `training_log.csv`, `loss.png`, `average_precisions.csv`, `precision_recall.png`,
+   `predictions/*.png` (ground truth and predicted boxes) and `summary.json`.
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from models.prediction import predict_detections
+from models.presets import SSD7_ROAD_TRAFFIC
 from ssd_app import _cli_setup as setup
 from ssd_app import _demo_report as report
-from ssd_app._common import detect, positive_float, positive_int
+from ssd_app._common import positive_float, positive_int
 
 N_CLASSES = 5  # car, truck, pedestrian, bicyclist, traffic light
 DEFAULT_MINUTES = 17.0  # with setup, data and evaluation: 18.3 minutes measured on 2 cores
@@ -47,7 +49,7 @@ _DATASET_STAMP = "dataset.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Adds the demo's options to ``parser``."""
+    """Adds the demo's options to `parser`."""
     budget = parser.add_mutually_exclusive_group()
     budget.add_argument(
         "--minutes",
@@ -150,7 +152,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m ssd_app.demo``."""
+    """The argument parser of `python -m ssd_app.demo`."""
     parser = argparse.ArgumentParser(
         prog="python -m ssd_app.demo",
         description="Generate the road-traffic dataset, train SSD7 on it, evaluate it on the "
@@ -172,10 +174,10 @@ def _stage(title: str, start: float) -> None:
 def prepare_dataset(
     data_dir: str, n_train: int, n_val: int, seed: int, workers: int | None
 ) -> dict:
-    """Generates the dataset into ``data_dir`` unless the same one is already there.
+    """Generates the dataset into `data_dir` unless the same one is already there.
 
     Returns:
-        The dict returned by ``generate_dataset`` (also stored as ``data_dir/dataset.json``).
+        The dict returned by `generate_dataset` (also stored as `data_dir/dataset.json`).
     """
     from data_generator.synthetic_traffic import generate_dataset
 
@@ -207,14 +209,14 @@ def cpu_has_bfloat16() -> bool:
 
 
 def resolve_precision(precision: str) -> str:
-    """``'float32'`` or ``'mixed_bfloat16'`` for the ``--precision`` choice."""
+    """`'float32'` or `'mixed_bfloat16'` for the `--precision` choice."""
     if precision == "auto":
         return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
     return precision
 
 
 def load_split(data: dict, split: str, n_classes: int) -> Any:
-    """The ``DataGenerator`` of one split of the generated dataset."""
+    """The `DataGenerator` of one split of the generated dataset."""
     source = setup.DataSource(
         data_format="csv", images_dir=data["images_dir"], labels=data[f"labels_{split}"]
     )
@@ -224,24 +226,24 @@ def load_split(data: dict, split: str, n_classes: int) -> Any:
 def training_inputs(
     args: argparse.Namespace, model: Any, train_set: Any, val_set: Any
 ) -> tuple[Any, Any]:
-    """The training ``PyDataset`` (augmented, encoded) and the validation-loss ``PyDataset``."""
+    """The training `PyDataset` (augmented, encoded) and the validation-loss `PyDataset`."""
     from ssd_app._cli_train import augmentation_chain, encoded_datasets, input_encoder
 
-    config = setup.SSD7_CONFIG
+    preset = SSD7_ROAD_TRAFFIC
     return encoded_datasets(
-        config,
-        input_encoder(config, model, N_CLASSES),
+        preset,
+        input_encoder(preset, model),
         train_set,
         _first_images(val_set, args.val_loss_images),
         batch_size=args.batch_size,
-        transformations=[augmentation_chain(config)] if args.augmentation == "tutorial" else [],
+        transformations=[augmentation_chain(preset)] if args.augmentation == "tutorial" else [],
         seed=args.seed,
         repeat=True,  # logged epochs are --steps-per-epoch batches, not passes over the images
     )
 
 
 def _first_images(dataset: Any, count: int) -> Any:
-    """A ``DataGenerator`` over the first ``count`` images of ``dataset``."""
+    """A `DataGenerator` over the first `count` images of `dataset`."""
     from data_generator.object_detection_2d_data_generator import DataGenerator
 
     count = min(count, dataset.get_dataset_size())
@@ -254,7 +256,7 @@ def _first_images(dataset: Any, count: int) -> Any:
 
 
 def budget_callback(args: argparse.Namespace) -> tuple[int, Any]:
-    """The ``epochs`` to pass to ``fit`` and the :class:`TrainingBudget` for the arguments."""
+    """The `epochs` to pass to `fit` and the `TrainingBudget` for the arguments."""
     from ssd_app.training_budget import TrainingBudget
 
     shape = {"warmup_fraction": 0.0, "final_fraction": 1.0} if args.schedule == "constant" else {}
@@ -269,7 +271,7 @@ def budget_callback(args: argparse.Namespace) -> tuple[int, Any]:
 
 
 def check_finite_loss(losses: Sequence[float], steps: int) -> None:
-    """Raises :class:`CliError` if training ended on a NaN or infinite loss.
+    """Raises `CliError` if training ended on a NaN or infinite loss.
 
     Then nothing is saved or evaluated: a diverged model must not look like a result.
     """
@@ -293,7 +295,7 @@ def train(
     keras.utils.set_random_seed(args.seed)
     keras.mixed_precision.set_global_policy(precision)
     try:
-        model = build_model(setup.SSD7_CONFIG, N_CLASSES, args.learning_rate)
+        model = build_model(SSD7_ROAD_TRAFFIC, N_CLASSES, args.learning_rate)
         model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=args.jit_compile)
         train_data, val_data = training_inputs(args, model, train_set, val_set)
     finally:
@@ -346,7 +348,7 @@ def _last(values: Sequence[float] | None) -> float | None:
 
 
 def float32_models(trained: Any) -> tuple[Any, Any]:
-    """A float32 training-mode copy of ``trained`` (weights and optimizer state) and an
+    """A float32 training-mode copy of `trained` (weights and optimizer state) and an
     inference-mode model with its weights.
 
     The inference model decodes in the graph (confidence 0.01, NMS IoU 0.45, top 200), as the
@@ -354,40 +356,35 @@ def float32_models(trained: Any) -> tuple[Any, Any]:
     """
     import keras
 
-    from models.keras_ssd7 import build_model as build_ssd7
     from ssd_app._cli_train import build_model
 
-    config = setup.SSD7_CONFIG
-    export = build_model(config, N_CLASSES, float(trained.optimizer.learning_rate))
+    export = build_model(SSD7_ROAD_TRAFFIC, N_CLASSES, float(trained.optimizer.learning_rate))
     export.set_weights(trained.get_weights())
     # Carry the optimizer state over too, so that the saved model resumes training seamlessly.
     export.optimizer.build(export.trainable_variables)
     for target, source in zip(export.optimizer.variables, trained.optimizer.variables, strict=True):
         target.assign(keras.ops.cast(source, target.dtype))
-    inference = build_ssd7(
-        image_size=(config.img_height, config.img_width, 3),
-        n_classes=N_CLASSES,
+    inference = SSD7_ROAD_TRAFFIC.build_model(
         mode="inference",
+        n_classes=N_CLASSES,
         confidence_thresh=0.01,
         iou_threshold=0.45,
         top_k=200,
-        **dict(config.builder_kwargs, **config.encoder_kwargs),
     )
     inference.set_weights(trained.get_weights())
     return export, inference
 
 
 def evaluate(inference_model: Any, val_set: Any, output_dir: str) -> dict:
-    """Pascal VOC AP per class and mAP on ``val_set``; writes the CSV table and the PR plot."""
+    """Pascal VOC AP per class and mAP on `val_set`; writes the CSV table and the PR plot."""
     from data_generator.synthetic_traffic import CLASS_NAMES
     from eval_utils.average_precision_evaluator import Evaluator
     from eval_utils.plots import plot_precision_recall_curves
 
-    config = setup.SSD7_CONFIG
     evaluator = Evaluator(inference_model, N_CLASSES, val_set, model_mode="inference")
     mean_ap, average_precisions, precisions, recalls = evaluator(
-        img_height=config.img_height,
-        img_width=config.img_width,
+        img_height=SSD7_ROAD_TRAFFIC.img_height,
+        img_width=SSD7_ROAD_TRAFFIC.img_width,
         batch_size=16,
         matching_iou_threshold=0.5,
         average_precision_mode="sample",
@@ -421,16 +418,17 @@ def evaluate(inference_model: Any, val_set: Any, output_dir: str) -> dict:
 
 
 def draw_predictions(inference_model: Any, val_set: Any, count: int, output_dir: str) -> list:
-    """Saves ``predictions/<image>.png`` for the first ``count`` validation images."""
+    """Saves `predictions/<image>.png` for the first `count` validation images."""
     from data_generator.image_io import read_image, to_three_channels
     from data_generator.synthetic_traffic import CLASS_NAMES
 
     folder = os.path.join(output_dir, "predictions")
     os.makedirs(folder, exist_ok=True)
     written = []
-    for path, labels in zip(val_set.filenames[:count], val_set.labels[:count], strict=True):
-        image = to_three_channels(read_image(path))
-        boxes = detect(inference_model, image, confidence=0.5, iou_threshold=0.45)
+    paths, labels_list = val_set.filenames[:count], val_set.labels[:count]
+    images = [to_three_channels(read_image(path)) for path in paths]
+    detections = predict_detections(inference_model, images, confidence_thresh=0.5)
+    for path, labels, image, boxes in zip(paths, labels_list, images, detections, strict=True):
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         out_file = os.path.join(folder, name)
         report.save_prediction_image(
@@ -494,7 +492,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line ``python -m ssd_app.demo``; bad input gives one error line and exit 2."""
+    """Command line `python -m ssd_app.demo`; bad input gives one error line and exit 2."""
     from data_generator.dataset_errors import DatasetError
 
     args = build_parser().parse_args(argv)

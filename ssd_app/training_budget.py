@@ -3,7 +3,7 @@
 A short training run gets most out of its minutes when the learning rate rises for a few percent
 of the run, then falls smoothly to almost zero exactly when the budget runs out. A fixed schedule
 in epochs cannot do that for a budget in minutes, because the number of steps a machine manages is
-only known while training; :class:`TrainingBudget` therefore measures progress as the fraction of
+only known while training; `TrainingBudget` therefore measures progress as the fraction of
 the budget spent (steps done, or seconds elapsed) and sets the learning rate before every batch.
 """
 
@@ -19,17 +19,17 @@ import keras
 def warmup_cosine(
     progress: float, peak: float, warmup_fraction: float = 0.03, final_fraction: float = 0.01
 ) -> float:
-    """Learning rate at ``progress`` (0 = start, 1 = end of the budget).
+    """Learning rate at `progress` (0 = start, 1 = end of the budget).
 
-    Rises linearly from ``0.1 * peak`` to ``peak`` over the first ``warmup_fraction`` of the
-    budget, then follows half a cosine down to ``final_fraction * peak`` at ``progress == 1``.
-    Progress outside ``[0, 1]`` is clipped.
+    Rises linearly from `0.1 * peak` to `peak` over the first `warmup_fraction` of the
+    budget, then follows half a cosine down to `final_fraction * peak` at `progress == 1`.
+    Progress outside `[0, 1]` is clipped.
 
     Args:
         progress: Fraction of the budget spent.
         peak: The largest learning rate.
-        warmup_fraction: Fraction of the budget spent warming up, in ``[0, 1)``.
-        final_fraction: Learning rate at the end, as a fraction of ``peak``.
+        warmup_fraction: Fraction of the budget spent warming up, in `[0, 1)`.
+        final_fraction: Learning rate at the end, as a fraction of `peak`.
 
     Returns:
         The learning rate.
@@ -45,13 +45,13 @@ def warmup_cosine(
 class TrainingBudget(keras.callbacks.Callback):
     """Sets a warm-up + cosine learning rate from the budget spent and stops when it is spent.
 
-    Exactly one of ``total_steps`` and ``seconds`` is given. With ``total_steps`` the run is
-    reproducible: progress is ``steps done / total_steps``. With ``seconds`` progress is the
-    wall-clock time since ``fit`` started (validation included) over ``seconds``, so the run ends
+    Exactly one of `total_steps` and `seconds` is given. With `total_steps` the run is
+    reproducible: progress is `steps done / total_steps`. With `seconds` progress is the
+    wall-clock time since `fit` started (validation included) over `seconds`, so the run ends
     on time on any machine and the schedule always completes. Training stops after the batch
-    that spends the budget (``fit`` then ends the epoch early, and epoch callbacks such as
-    ``CSVLogger`` still record it). The learning rate of the epoch's last batch is added to the
-    epoch logs as ``learning_rate``.
+    that spends the budget (`fit` then ends the epoch early, and epoch callbacks such as
+    `CSVLogger` still record it). The learning rate of the epoch's last batch is added to the
+    epoch logs as `learning_rate`.
 
     Args:
         peak_learning_rate: The largest learning rate (reached after the warm-up).
@@ -60,12 +60,12 @@ class TrainingBudget(keras.callbacks.Callback):
         warmup_fraction: Fraction of the budget spent warming up.
         final_fraction: Learning rate at the end as a fraction of the peak; with 1 and no
             warm-up the rate is constant (the tutorial's schedule) and only the budget applies.
-        clock: Time source in seconds (``time.perf_counter``; replaceable for tests).
+        clock: Time source in seconds (`time.perf_counter`; replaceable for tests).
         verbose: Print after every epoch how much of the budget is spent.
 
     Raises:
-        ValueError: Unless exactly one positive budget is given, or for a ``warmup_fraction``
-            outside ``[0, 1)`` or a ``final_fraction`` outside ``[0, 1]``.
+        ValueError: Unless exactly one positive budget is given, or for a `warmup_fraction`
+            outside `[0, 1)` or a `final_fraction` outside `[0, 1]`.
     """
 
     def __init__(
@@ -132,7 +132,7 @@ class TrainingBudget(keras.callbacks.Callback):
             print(self.describe(), flush=True)
 
     def describe_spent(self) -> str:
-        """How much of the budget is spent, e.g. ``'12% spent (2.0 of 17.0 min)'``."""
+        """How much of the budget is spent, e.g. `'12% spent (2.0 of 17.0 min)'`."""
         spent = min(self.progress(), 1.0)
         if self.total_steps is not None:
             amount = f"{self.steps_done} of {self.total_steps} steps"
@@ -146,15 +146,15 @@ class TrainingBudget(keras.callbacks.Callback):
 
 
 class BudgetProgbarLogger(keras.callbacks.ProgbarLogger):
-    """Keras' progress output for a ``fit`` that a :class:`TrainingBudget` ends.
+    """Keras' progress output for a `fit` that a `TrainingBudget` ends.
 
-    A time budget gives ``fit`` an open-ended epoch count, so Keras' own epoch header would read
-    ``Epoch 3/1000000``. This logger prints ``Epoch 3: 12% spent (2.0 of 17.0
-    min)`` instead and keeps Keras' progress bar (``verbose=1``) or epoch line (``verbose=2``).
-    Pass it in ``fit``'s callbacks; Keras then adds no progress logger of its own.
+    A time budget gives `fit` an open-ended epoch count, so Keras' own epoch header would read
+    `Epoch 3/1000000`. This logger prints `Epoch 3: 12% spent (2.0 of 17.0
+    min)` instead and keeps Keras' progress bar (`verbose=1`) or epoch line (`verbose=2`).
+    Pass it in `fit`'s callbacks; Keras then adds no progress logger of its own.
 
     Args:
-        budget: The budget callback of the same ``fit``.
+        budget: The budget callback of the same `fit`.
     """
 
     def __init__(self, budget: TrainingBudget) -> None:

@@ -1,12 +1,12 @@
 """Anchor boxes (default boxes) of one SSD predictor layer, in numpy.
 
-The single implementation behind ``SSDInputEncoder.generate_anchor_boxes_for_layer`` and the
-``AnchorBoxes`` Keras layer, so training targets and model outputs always use the same anchors.
+The single implementation behind `SSDInputEncoder.generate_anchor_boxes_for_layer` and the
+`AnchorBoxes` Keras layer, so training targets and model outputs always use the same anchors.
 
-With ``size = min(img_height, img_width)``, scale ``s`` and next scale ``s'``, each aspect ratio
-``ar`` gives a box of width ``s * size * sqrt(ar)`` and height ``s * size / sqrt(ar)``; with
-``two_boxes_for_ar1`` the ratio-1 box is followed by a square of side ``sqrt(s * s') * size``.
-Box centres lie on the grid ``cy_i = (offset_h + i) * step_h``, ``cx_j = (offset_w + j) * step_w``.
+With `size = min(img_height, img_width)`, scale `s` and next scale `s'`, each aspect ratio
+`ar` gives a box of width `s * size * sqrt(ar)` and height `s * size / sqrt(ar)`; with
+`two_boxes_for_ar1` the ratio-1 box is followed by a square of side `sqrt(s * s') * size`.
+Box centres lie on the grid `cy_i = (offset_h + i) * step_h`, `cx_j = (offset_w + j) * step_w`.
 The boxes are clipped to the image in pixels (optional), made relative to the image size
 (optional) and converted to the requested format, in that order.
 
@@ -35,19 +35,19 @@ def _is_number(value: Any) -> bool:
 
 
 def height_width_pair(name: str, value: Any, default: float | None) -> tuple[Any, Any]:
-    """Reads a step or offset argument as a ``(height, width)`` pair.
+    """Reads a step or offset argument as a `(height, width)` pair.
 
     Args:
         name: Argument name, used in the error message.
-        value: None (use ``default``), one number for both directions, or a sequence or array
-            ``(height_value, width_value)``.
-        default: Value used for both directions when ``value`` is None.
+        value: None (use `default`), one number for both directions, or a sequence or array
+            `(height_value, width_value)`.
+        default: Value used for both directions when `value` is None.
 
     Returns:
-        ``(height_value, width_value)``.
+        `(height_value, width_value)`.
 
     Raises:
-        ValueError: If ``value`` is none of the accepted forms.
+        ValueError: If `value` is none of the accepted forms.
     """
     if value is None:
         return default, default
@@ -77,14 +77,14 @@ def anchor_box_sizes(
 
     Args:
         aspect_ratios: Width/height ratios, in the order of the boxes.
-        this_scale: Scale of this layer, relative to ``size``.
+        this_scale: Scale of this layer, relative to `size`.
         next_scale: Scale of the next layer; only used for the second box of aspect ratio 1,
-            whose scale is ``sqrt(this_scale * next_scale)``.
+            whose scale is `sqrt(this_scale * next_scale)`.
         two_boxes_for_ar1: Whether aspect ratio 1 gets that second box (right after the first).
         size: The shorter image side in pixels.
 
     Returns:
-        Float64 array ``(n_boxes, 2)`` of ``(width, height)`` in pixels.
+        Float64 array `(n_boxes, 2)` of `(width, height)` in pixels.
     """
     sizes = []
     for ar in aspect_ratios:
@@ -99,7 +99,7 @@ def boxes_per_cell(aspect_ratios: Sequence[float], two_boxes_for_ar1: bool) -> i
     """Number of anchor boxes in every cell of a predictor layer.
 
     One box per aspect ratio, plus one more for each aspect ratio equal to 1 when
-    ``two_boxes_for_ar1`` is set (as ``anchor_box_sizes`` places them).
+    `two_boxes_for_ar1` is set (as `anchor_box_sizes` places them).
 
     Args:
         aspect_ratios: Width/height ratios of the layer.
@@ -132,30 +132,30 @@ def anchor_boxes_for_layer(
     """The anchor boxes of one predictor layer.
 
     Args:
-        feature_map_size: ``(fh, fw)`` of the predictor layer.
+        feature_map_size: `(fh, fw)` of the predictor layer.
         img_height: Input image height in pixels.
         img_width: Input image width in pixels.
-        this_scale: Box scale of this layer relative to ``min(img_height, img_width)``.
+        this_scale: Box scale of this layer relative to `min(img_height, img_width)`.
         next_scale: Scale of the next layer (second box of aspect ratio 1).
         aspect_ratios: Width/height ratios of the boxes of every cell.
         two_boxes_for_ar1: Whether aspect ratio 1 gets a second box.
-        this_steps: None (``img_height / fh``, ``img_width / fw``), a number or
-            ``(step_h, step_w)``: distance in pixels between neighbouring centres.
-        this_offsets: None (0.5), a number or ``(offset_h, offset_w)``: position of the first
+        this_steps: None (`img_height / fh`, `img_width / fw`), a number or
+            `(step_h, step_w)`: distance in pixels between neighbouring centres.
+        this_offsets: None (0.5), a number or `(offset_h, offset_w)`: position of the first
             centre, in steps.
         clip_boxes: Whether to clip the boxes to the image.
-        coords: Output box format: ``'centroids'`` (cx, cy, w, h), ``'corners'``
-            (xmin, ymin, xmax, ymax) or ``'minmax'`` (xmin, xmax, ymin, ymax).
+        coords: Output box format: `'centroids'` (cx, cy, w, h), `'corners'`
+            (xmin, ymin, xmax, ymax) or `'minmax'` (xmin, xmax, ymin, ymax).
         normalize_coords: Whether to return coordinates relative to the image size.
         diagnostics: Also return the grid and size information.
         steps_name: Name of the steps argument in error messages.
         offsets_name: Name of the offsets argument in error messages.
 
     Returns:
-        Float64 array ``(fh, fw, n_boxes, 4)`` in ``coords`` format, in pixels or relative. With
-        ``diagnostics``: ``(boxes, (cy, cx), wh_list, (step_h, step_w), (offset_h, offset_w))``
-        where ``cy`` ``(fh,)`` and ``cx`` ``(fw,)`` are the centres and ``wh_list``
-        ``(n_boxes, 2)`` the box sizes, all in pixels.
+        Float64 array `(fh, fw, n_boxes, 4)` in `coords` format, in pixels or relative. With
+        `diagnostics`: `(boxes, (cy, cx), wh_list, (step_h, step_w), (offset_h, offset_w))`
+        where `cy` `(fh,)` and `cx` `(fw,)` are the centres and `wh_list`
+        `(n_boxes, 2)` the box sizes, all in pixels.
 
     Raises:
         ValueError: If the steps or offsets are neither None, a number nor a pair.

@@ -1,23 +1,23 @@
-"""Turns ground-truth boxes into SSD training targets (``y_encoded``).
+"""Turns ground-truth boxes into SSD training targets (`y_encoded`).
 
-:class:`SSDInputEncoder` builds the anchor boxes of every predictor layer once, at construction,
+`SSDInputEncoder` builds the anchor boxes of every predictor layer once, at construction,
 and then encodes batches of ground truth against them. Each ground-truth array holds one row per
-object, ``(class_id, xmin, ymin, xmax, ymax)`` in absolute pixels (the column order is fixed; a
-``labels_format`` is not consulted). The result has shape
-``(batch, n_anchors, n_classes + 1 + 12)``:
+object, `(class_id, xmin, ymin, xmax, ymax)` in absolute pixels (the column order is fixed; a
+`labels_format` is not consulted). The result has shape
+`(batch, n_anchors, n_classes + 1 + 12)`:
 
-* ``[..., :C]``: one-hot classes, column ``background_id`` for background (``C = n_classes + 1``);
-* ``[..., C:C+4]``: the ground truth encoded as offsets from the matched anchor (zeros elsewhere);
-* ``[..., C+4:C+8]``: the anchor box in the ``coords`` format;
-* ``[..., C+8:C+12]``: the four variances
+* `[..., :C]`: one-hot classes, column `background_id` for background (`C = n_classes + 1`);
+* `[..., C:C+4]`: the ground truth encoded as offsets from the matched anchor (zeros elsewhere);
+* `[..., C+4:C+8]`: the anchor box in the `coords` format;
+* `[..., C+8:C+12]`: the four variances
 
-(the slices ``CLASS_SCORES``, ``OFFSETS``, ``ANCHORS``, ``VARIANCES`` of
-``ssd_encoder_decoder.output_layout``).
+(the slices `CLASS_SCORES`, `OFFSETS`, `ANCHORS`, `VARIANCES` of
+`ssd_encoder_decoder.output_layout`).
 
 Matching follows the original library: every ground-truth box first takes its best anchor in a
-greedy bipartite matching; with ``matching_type='multi'`` every remaining anchor whose best IoU
-reaches ``pos_iou_threshold`` is matched as well; unmatched anchors whose best IoU is at least
-``neg_iou_limit`` become neutral (all class columns zero). The whole batch is encoded with one IoU
+greedy bipartite matching; with `matching_type='multi'` every remaining anchor whose best IoU
+reaches `pos_iou_threshold` is matched as well; unmatched anchors whose best IoU is at least
+`neg_iou_limit` become neutral (all class columns zero). The whole batch is encoded with one IoU
 computation; only the greedy matching iterates, once per ground-truth rank.
 """
 
@@ -54,9 +54,9 @@ _BORDER_PIXELS = ("half", "include", "exclude")
 
 
 class DegenerateBoxError(ValueError):
-    """Raised when a ground-truth box has ``xmax <= xmin`` or ``ymax <= ymin``.
+    """Raised when a ground-truth box has `xmax <= xmin` or `ymax <= ymin`.
 
-    Such boxes would produce NaN or infinite targets. It subclasses ``ValueError`` so that
+    Such boxes would produce NaN or infinite targets. It subclasses `ValueError` so that
     generic bad-input handlers catch it too.
     """
 
@@ -64,11 +64,11 @@ class DegenerateBoxError(ValueError):
 class BoxOutsideImageError(ValueError):
     """Raised when a ground-truth box does not overlap the image at all.
 
-    Such a box (``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or ``ymax <= 0``)
+    Such a box (`xmin >= img_width`, `xmax <= 0`, `ymin >= img_height` or `ymax <= 0`)
     still gets an anchor in the bipartite matching (the first anchor when it overlaps none) and
     teaches the model an object that is not there. It means a bad annotation, labels for another
     image size than the encoder's, or a transformation that moved the box out without a
-    ``BoxFilter`` to drop it. It subclasses ``ValueError``. See
+    `BoxFilter` to drop it. It subclasses `ValueError`. See
     docs/differences.md#encoder-box-outside-image.
     """
 
@@ -77,47 +77,47 @@ class SSDInputEncoder:
     """Encodes ground-truth boxes into the target tensor an SSD model is trained against.
 
     The anchors of all predictor layers are computed once in the constructor and kept in
-    ``boxes_list`` (one ``(fh, fw, n_boxes, 4)`` array per layer, in the ``coords`` format,
-    relative to the image size when ``normalize_coords`` is set, else in pixels). Encoding reuses
+    `boxes_list` (one `(fh, fw, n_boxes, 4)` array per layer, in the `coords` format,
+    relative to the image size when `normalize_coords` is set, else in pixels). Encoding reuses
     them (and a flat copy), so changing an anchor setting later means building a new encoder;
-    the matching settings (thresholds, ``matching_type``, ``variances``...) are read per call.
+    the matching settings (thresholds, `matching_type`, `variances`...) are read per call.
 
     Args:
         img_height: Height of the input images in pixels.
         img_width: Width of the input images in pixels.
-        n_classes: Number of positive classes (20 for Pascal VOC). Stored as ``n_classes + 1``
+        n_classes: Number of positive classes (20 for Pascal VOC). Stored as `n_classes + 1`
             because of the background class.
-        predictor_sizes: ``(fh, fw)`` of every predictor layer's feature map, in model order;
+        predictor_sizes: `(fh, fw)` of every predictor layer's feature map, in model order;
             a single pair may be given flat.
-        min_scale: Smallest anchor scale (fraction of ``min(img_height, img_width)``), used
-            with ``max_scale`` when ``scales`` is None.
+        min_scale: Smallest anchor scale (fraction of `min(img_height, img_width)`), used
+            with `max_scale` when `scales` is None.
         max_scale: Largest anchor scale; the scales are interpolated linearly in between.
         scales: Explicit scales, one per predictor layer plus one more (the last is used for the
-            extra aspect-ratio-1 box of the last layer). Overrides ``min_scale``/``max_scale``.
+            extra aspect-ratio-1 box of the last layer). Overrides `min_scale`/`max_scale`.
         aspect_ratios_global: Aspect ratios (width / height) used by every layer.
         aspect_ratios_per_layer: One list of aspect ratios per layer; overrides the global one.
         two_boxes_for_ar1: Whether aspect ratio 1 also gets a box of scale
-            ``sqrt(this_scale * next_scale)``.
-        steps: None, or one entry per layer: a number or a ``(step_height, step_width)`` pair,
+            `sqrt(this_scale * next_scale)`.
+        steps: None, or one entry per layer: a number or a `(step_height, step_width)` pair,
             the distance in pixels between neighbouring anchor centres.
-        offsets: None, or one entry per layer: a number or an ``(offset_height, offset_width)``
+        offsets: None, or one entry per layer: a number or an `(offset_height, offset_width)`
             pair, the first anchor centre's distance from the top-left corner as a fraction of
             the step.
         clip_boxes: Whether anchor corners are clipped to the image.
         variances: Four positive numbers the encoded offsets are divided by.
-        matching_type: ``'multi'`` adds threshold matching after the bipartite matching; any
+        matching_type: `'multi'` adds threshold matching after the bipartite matching; any
             other value means bipartite matching only (docs/differences.md#encoder-matching-type).
-        pos_iou_threshold: Minimum IoU (inclusive) for a ``'multi'`` match.
+        pos_iou_threshold: Minimum IoU (inclusive) for a `'multi'` match.
         neg_iou_limit: Unmatched anchors whose best IoU is at least this value are neutral.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``: how box borders count in the
+        border_pixels: `'half'`, `'include'` or `'exclude'`: how box borders count in the
             ground truth's centroid sizes and in the IoU areas.
-        coords: Box format of anchors and targets: ``'centroids'`` (cx, cy, w, h),
-            ``'corners'`` (xmin, ymin, xmax, ymax) or ``'minmax'`` (xmin, xmax, ymin, ymax).
+        coords: Box format of anchors and targets: `'centroids'` (cx, cy, w, h),
+            `'corners'` (xmin, ymin, xmax, ymax) or `'minmax'` (xmin, xmax, ymin, ymax).
         normalize_coords: Whether anchors and targets are relative to the image size.
         background_id: Class column that marks background.
 
     Raises:
-        ValueError: If an argument is out of range or inconsistent with ``predictor_sizes``;
+        ValueError: If an argument is out of range or inconsistent with `predictor_sizes`;
             the message names the argument and its value.
     """
 
@@ -246,7 +246,7 @@ class SSDInputEncoder:
     # Anchors
 
     def _build_anchors(self) -> None:
-        """Computes ``boxes_list``, the diagnostics lists and the flat anchor cache."""
+        """Computes `boxes_list`, the diagnostics lists and the flat anchor cache."""
         self.boxes_list = []
         self.wh_list_diag = []
         self.steps_diag = []
@@ -282,33 +282,33 @@ class SSDInputEncoder:
     ) -> np.ndarray | tuple:
         """Anchor boxes of one predictor layer.
 
-        Box sizes: with ``size = min(img_height, img_width)``, aspect ratio 1 gives a square of
-        side ``this_scale * size`` (plus one of side ``sqrt(this_scale * next_scale) * size``
-        right after it when ``two_boxes_for_ar1``); any other ratio ``ar`` gives
-        ``(this_scale * size * sqrt(ar), this_scale * size / sqrt(ar))``. Centres lie on the
-        grid ``((offset + i) * step)``; the boxes are then clipped (if ``clip_boxes``),
-        normalised (if ``normalize_coords``) and converted to ``coords``.
+        Box sizes: with `size = min(img_height, img_width)`, aspect ratio 1 gives a square of
+        side `this_scale * size` (plus one of side `sqrt(this_scale * next_scale) * size`
+        right after it when `two_boxes_for_ar1`); any other ratio `ar` gives
+        `(this_scale * size * sqrt(ar), this_scale * size / sqrt(ar))`. Centres lie on the
+        grid `((offset + i) * step)`; the boxes are then clipped (if `clip_boxes`),
+        normalised (if `normalize_coords`) and converted to `coords`.
 
         Args:
-            feature_map_size: ``(fh, fw)`` of the layer's feature map.
+            feature_map_size: `(fh, fw)` of the layer's feature map.
             aspect_ratios: Aspect ratios (width / height) of the boxes of every cell, in order.
             this_scale: Scale of this layer, a fraction of the shorter image side.
             next_scale: Scale of the next layer (only used for the extra ratio-1 box).
-            this_steps: None (``img_height / fh``, ``img_width / fw``), a number, or a
-                ``(step_height, step_width)`` pair, in pixels.
-            this_offsets: None (0.5), a number, or an ``(offset_height, offset_width)`` pair,
+            this_steps: None (`img_height / fh`, `img_width / fw`), a number, or a
+                `(step_height, step_width)` pair, in pixels.
+            this_offsets: None (0.5), a number, or an `(offset_height, offset_width)` pair,
                 fractions of the step.
             diagnostics: Also return the grid and size information.
 
         Returns:
-            The boxes, shape ``(fh, fw, n_boxes, 4)`` in the ``coords`` format (relative or
-            pixels, see ``normalize_coords``). With ``diagnostics``: the tuple
-            ``(boxes, (cy, cx), wh_list, (step_height, step_width),
-            (offset_height, offset_width))`` where ``cy`` (fh,) and ``cx`` (fw,) are the centre
-            coordinates in pixels and ``wh_list`` (n_boxes, 2) the box sizes in pixels.
+            The boxes, shape `(fh, fw, n_boxes, 4)` in the `coords` format (relative or
+            pixels, see `normalize_coords`). With `diagnostics`: the tuple
+            `(boxes, (cy, cx), wh_list, (step_height, step_width),
+            (offset_height, offset_width))` where `cy` (fh,) and `cx` (fw,) are the centre
+            coordinates in pixels and `wh_list` (n_boxes, 2) the box sizes in pixels.
 
         Raises:
-            ValueError: If ``this_steps`` or ``this_offsets`` is neither None, a number nor a
+            ValueError: If `this_steps` or `this_offsets` is neither None, a number nor a
                 pair.
         """
         return anchor_boxes_for_layer(
@@ -339,10 +339,10 @@ class SSDInputEncoder:
             diagnostics: Also return the per-layer diagnostics lists.
 
         Returns:
-            A float64 array of shape ``(B, N, C + 12)`` (N anchors, C = ``self.n_classes``):
-            zeros in ``[..., :C]``, the anchors (``coords`` format) in both ``[..., C:C+4]`` and
-            ``[..., C+4:C+8]``, the variances in ``[..., C+8:]``. With ``diagnostics``: the
-            tuple ``(template, centers_diag, wh_list_diag, steps_diag, offsets_diag)``.
+            A float64 array of shape `(B, N, C + 12)` (N anchors, C = `self.n_classes`):
+            zeros in `[..., :C]`, the anchors (`coords` format) in both `[..., C:C+4]` and
+            `[..., C+4:C+8]`, the variances in `[..., C+8:]`. With `diagnostics`: the
+            tuple `(template, centers_diag, wh_list_diag, steps_diag, offsets_diag)`.
         """
         row = np.concatenate(
             [
@@ -373,25 +373,25 @@ class SSDInputEncoder:
         """Encodes one batch of ground truth.
 
         Args:
-            ground_truth_labels: One array per image of shape ``(k, 5)`` with rows
-                ``(class_id, xmin, ymin, xmax, ymax)`` in absolute pixels (``corners``);
-                ``class_id`` is an integer in ``1..n_classes`` (any class other than
-                ``background_id``). An empty array (size 0) means no objects.
+            ground_truth_labels: One array per image of shape `(k, 5)` with rows
+                `(class_id, xmin, ymin, xmax, ymax)` in absolute pixels (`corners`);
+                `class_id` is an integer in `1..n_classes` (any class other than
+                `background_id`). An empty array (size 0) means no objects.
             diagnostics: Also return a copy whose offset columns are zero, i.e. showing the
                 matched anchors instead of the targets.
 
         Returns:
-            ``y_encoded``, float64 of shape ``(B, N, n_classes + 1 + 12)`` (layout in the module
-            docstring). With ``diagnostics``: ``(y_encoded, y_matched_anchors)``.
+            `y_encoded`, float64 of shape `(B, N, n_classes + 1 + 12)` (layout in the module
+            docstring). With `diagnostics`: `(y_encoded, y_matched_anchors)`.
 
         Raises:
-            ValueError: If an item is not of shape ``(k, 5)``, holds a NaN or infinite value or
+            ValueError: If an item is not of shape `(k, 5)`, holds a NaN or infinite value or
                 a class id outside the positive classes; the message names the batch item, the
                 box row and the value.
-            DegenerateBoxError: If a box has ``xmax <= xmin`` or ``ymax <= ymin``.
-            BoxOutsideImageError: If a box lies entirely outside the ``img_height x img_width``
-                image (``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or
-                ``ymax <= 0``); boxes partly outside the image are encoded as usual.
+            DegenerateBoxError: If a box has `xmax <= xmin` or `ymax <= ymin`.
+            BoxOutsideImageError: If a box lies entirely outside the `img_height x img_width`
+                image (`xmin >= img_width`, `xmax <= 0`, `ymin >= img_height` or
+                `ymax <= 0`); boxes partly outside the image are encoded as usual.
         """
         batch = _GroundTruthBatch(ground_truth_labels, self.n_classes, self.background_id)
         batch.check_inside_image(self.img_height, self.img_width)
@@ -406,7 +406,7 @@ class SSDInputEncoder:
         return y_encoded
 
     def _background_row(self) -> np.ndarray:
-        """The target row of every anchor before matching, shape ``(N, C + 12)`` (read-only).
+        """The target row of every anchor before matching, shape `(N, C + 12)` (read-only).
 
         Computed once per combination of the attributes it depends on and then reused.
         """
@@ -447,7 +447,7 @@ class SSDInputEncoder:
         return boxes
 
     def _encode_matches(self, y_encoded: np.ndarray, batch: _GroundTruthBatch) -> None:
-        """Matches the batch's boxes to the anchors and writes targets into ``y_encoded``."""
+        """Matches the batch's boxes to the anchors and writes targets into `y_encoded`."""
         gt_boxes = self._ground_truth_in_coords(batch.labels[:, _GT_BOX])
         multi = self.matching_type == "multi"
         floor = min(self.neg_iou_limit, self.pos_iou_threshold) if multi else self.neg_iou_limit
@@ -500,12 +500,12 @@ class _GroundTruthBatch:
 
     Attributes:
         size: Number of images B in the batch (empty ones included).
-        labels: ``(R, 5)`` float64, every box of every non-empty item, item by item.
-        items: ``(M,)`` batch index of each non-empty item.
-        counts: ``(M,)`` number of boxes of each non-empty item.
-        starts: ``(M,)`` first stacked row of each non-empty item.
-        row_item: ``(R,)`` position in ``items`` of each row.
-        row_rank: ``(R,)`` index of each row inside its own item.
+        labels: `(R, 5)` float64, every box of every non-empty item, item by item.
+        items: `(M,)` batch index of each non-empty item.
+        counts: `(M,)` number of boxes of each non-empty item.
+        starts: `(M,)` first stacked row of each non-empty item.
+        row_item: `(R,)` position in `items` of each row.
+        row_rank: `(R,)` index of each row inside its own item.
     """
 
     def __init__(self, ground_truth_labels: Sequence[Any], n_classes: int, background_id: int):
@@ -526,7 +526,7 @@ class _GroundTruthBatch:
         self._check_values(n_classes, background_id)
 
     def _describe(self, row: int) -> str:
-        """``ground_truth_labels[i] box j [values]`` for a stacked row."""
+        """`ground_truth_labels[i] box j [values]` for a stacked row."""
         item = self.items[self.row_item[row]]
         values = self.labels[row].tolist()
         return f"ground_truth_labels[{item}] box {self.row_rank[row]} {values}"
@@ -577,10 +577,10 @@ class _GroundTruthBatch:
             )
 
     def check_inside_image(self, img_height: float, img_width: float) -> None:
-        """Raises for the first box that does not overlap the ``img_height x img_width`` image.
+        """Raises for the first box that does not overlap the `img_height x img_width` image.
 
-        A box is outside when ``xmin >= img_width``, ``xmax <= 0``, ``ymin >= img_height`` or
-        ``ymax <= 0`` (pixels); a box that is only partly outside is fine.
+        A box is outside when `xmin >= img_width`, `xmax <= 0`, `ymin >= img_height` or
+        `ymax <= 0` (pixels); a box that is only partly outside is fine.
 
         Raises:
             BoxOutsideImageError: Naming the batch item, the box and the image size.
@@ -602,7 +602,7 @@ class _GroundTruthBatch:
 
 
 def _as_label_array(index: int, labels: Any) -> np.ndarray | None:
-    """Item ``index`` of a batch as a float ``(k, 5)`` array, or None if it is empty."""
+    """Item `index` of a batch as a float `(k, 5)` array, or None if it is empty."""
     try:
         array = np.asarray(labels, dtype=float)
     except (TypeError, ValueError) as error:
@@ -630,7 +630,7 @@ def _first_true(mask: np.ndarray) -> int | None:
 
 
 def _match_bipartite_batch(similarities: _Similarities, batch: _GroundTruthBatch) -> np.ndarray:
-    """Greedy bipartite matching of every item at once, as ``match_bipartite_greedy`` per item.
+    """Greedy bipartite matching of every item at once, as `match_bipartite_greedy` per item.
 
     Round t (one per ground-truth rank) gives every item with more than t boxes one match: among
     its rows, the first whose best remaining IoU is largest takes its first best anchor, then
@@ -647,7 +647,7 @@ def _match_bipartite_batch(similarities: _Similarities, batch: _GroundTruthBatch
         batch: The stacked batch the rows belong to.
 
     Returns:
-        ``(R,)`` int array, the anchor matched to every stacked row.
+        `(R,)` int array, the anchor matched to every stacked row.
     """
     n_items, k_max = len(batch.counts), batch.counts.max()
     best_anchor, best_value = similarities.best_per_row()
@@ -678,8 +678,8 @@ def _rescan_rows(
     best_anchor: np.ndarray,
     best_value: np.ndarray,
 ) -> None:
-    """Updates the first argmax of ``rows`` once column ``taken[i, -1]`` of row ``rows[i]`` is
-    zeroed (``taken[i]``: all columns zeroed so far for that row's item).
+    """Updates the first argmax of `rows` once column `taken[i, -1]` of row `rows[i]` is
+    zeroed (`taken[i]`: all columns zeroed so far for that row's item).
 
     Only rows whose first maximum can have moved are rescanned: the zeroed column was their
     maximum, or zero now ties with or beats a maximum that is not positive. (A NaN maximum only
@@ -697,19 +697,19 @@ def _rescan_rows(
 
 class _BestGroundTruth:
     """For every (item, anchor) among given (row, anchor, IoU) pairs: the best IoU over the
-    item's rows and the first stacked row reaching it (``np.argmax`` order over the rows).
+    item's rows and the first stacked row reaching it (`np.argmax` order over the rows).
 
     Args:
-        rows: ``(P,)`` stacked ground-truth rows.
-        anchors: ``(P,)`` anchor indices.
-        values: ``(P,)`` IoUs.
+        rows: `(P,)` stacked ground-truth rows.
+        anchors: `(P,)` anchor indices.
+        values: `(P,)` IoUs.
         batch: The stacked batch.
 
     Attributes:
-        item: ``(Q,)`` position of the item in ``batch.items``.
-        anchor: ``(Q,)`` anchor index.
-        iou: ``(Q,)`` largest IoU of the anchor over the given rows of the item.
-        row: ``(Q,)`` first stacked ground-truth row with that IoU.
+        item: `(Q,)` position of the item in `batch.items`.
+        anchor: `(Q,)` anchor index.
+        iou: `(Q,)` largest IoU of the anchor over the given rows of the item.
+        row: `(Q,)` first stacked ground-truth row with that IoU.
     """
 
     def __init__(
@@ -741,18 +741,18 @@ class _AnchorTable:
     y extent only on its grid row and box type (the generator broadcasts centres and sizes), so
     the anchors are described by one x interval per (group, column) and one y interval per
     (group, row). The flat index of anchor (row i, column j, box b) of a layer starting at
-    ``start`` is ``start + (i * fw + j) * n_boxes + b`` = ``row_offset + column_offset``.
+    `start` is `start + (i * fw + j) * n_boxes + b` = `row_offset + column_offset`.
 
     Args:
-        boxes_list: Per layer ``(fh, fw, n_boxes, 4)`` anchors (any format).
-        corners: ``(N, 4)`` the same anchors as corners, in the flat order.
+        boxes_list: Per layer `(fh, fw, n_boxes, 4)` anchors (any format).
+        corners: `(N, 4)` the same anchors as corners, in the flat order.
 
     Attributes:
-        corners: ``(N, 4)`` anchor corners.
-        column_min, column_max, column_group, column_offset: ``(CX,)`` per (group, column),
+        corners: `(N, 4)` anchor corners.
+        column_min, column_max, column_group, column_offset: `(CX,)` per (group, column),
             grouped by group.
-        row_min, row_max, row_group, row_offset: ``(CY,)`` per (group, row), likewise.
-        anchor_group: ``(N,)`` group of every anchor.
+        row_min, row_max, row_group, row_offset: `(CY,)` per (group, row), likewise.
+        anchor_group: `(N,)` group of every anchor.
         n_groups: Number of groups G.
     """
 
@@ -783,8 +783,8 @@ class _AnchorTable:
         self._area_cache: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def areas(self, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Anchor areas with border correction ``d``: ``(N,)`` areas, ``(G,)`` minimum and
-        ``(G,)`` maximum per group."""
+        """Anchor areas with border correction `d`: `(N,)` areas, `(G,)` minimum and
+        `(G,)` maximum per group."""
         if d not in self._area_cache:
             areas = _corner_areas(self.corners, d)
             smallest = np.full(self.n_groups, np.inf)
@@ -795,8 +795,8 @@ class _AnchorTable:
         return self._area_cache[d]
 
     def overlaps(self, gt_corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Overlap lengths ``min(max) - max(min)`` of ``(R, 4)`` corner boxes with every
-        (group, column) x interval, ``(R, CX)``, and every (group, row) y interval, ``(R, CY)``.
+        """Overlap lengths `min(max) - max(min)` of `(R, 4)` corner boxes with every
+        (group, column) x interval, `(R, CX)`, and every (group, row) y interval, `(R, CY)`.
         Not clipped at 0."""
         x_min, y_min, x_max, y_max = (gt_corners[:, [i]] for i in range(4))
         widths = np.minimum(x_max, self.column_max) - np.maximum(x_min, self.column_min)
@@ -806,13 +806,13 @@ class _AnchorTable:
     def block_bounds(
         self, widths: np.ndarray, heights: np.ndarray, gt_areas: np.ndarray, d: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Bounds on the IoUs of each ground-truth box with each group, both ``(R, G)``.
+        """Bounds on the IoUs of each ground-truth box with each group, both `(R, G)`.
 
-        With ``d >= 0`` every box and anchor contains its intersection, so the union is at least
-        ``max(A_gt, A_anchor)`` and no IoU of a group exceeds ``upper = I_max /
-        max(A_gt, min A_anchor)``, ``I_max`` being the largest overlap width times the largest
-        overlap height. The anchor on that row and column has intersection ``I_max`` and an IoU
-        of at least ``lower = I_max / (A_gt + max A_anchor - I_max)``.
+        With `d >= 0` every box and anchor contains its intersection, so the union is at least
+        `max(A_gt, A_anchor)` and no IoU of a group exceeds `upper = I_max /
+        max(A_gt, min A_anchor)`, `I_max` being the largest overlap width times the largest
+        overlap height. The anchor on that row and column has intersection `I_max` and an IoU
+        of at least `lower = I_max / (A_gt + max A_anchor - I_max)`.
         """
         _, smallest, largest = self.areas(d)
         widest = np.maximum.reduceat(np.maximum(widths, 0), self._column_group_starts, axis=1)
@@ -828,16 +828,16 @@ class _AnchorTable:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (box, anchor) pair with a positive intersection area.
 
-        The area is ``max(0, width) * max(0, height)`` of the overlaps, the same operations as
-        ``intersection_area_`` (no border correction).
+        The area is `max(0, width) * max(0, height)` of the overlaps, the same operations as
+        `intersection_area_` (no border correction).
 
         Args:
-            widths: ``(R, CX)`` x overlaps from :meth:`overlaps`.
-            heights: ``(R, CY)`` y overlaps from :meth:`overlaps`.
-            blocks: Optional ``(R, G)`` mask; only (box, group) blocks marked True are listed.
+            widths: `(R, CX)` x overlaps from `overlaps`.
+            heights: `(R, CY)` y overlaps from `overlaps`.
+            blocks: Optional `(R, G)` mask; only (box, group) blocks marked True are listed.
 
         Returns:
-            ``(rows, anchors, areas)``, ``(E,)`` each, ordered by row.
+            `(rows, anchors, areas)`, `(E,)` each, ordered by row.
         """
         w_rows, w_columns = np.nonzero(widths > 0)
         h_rows, h_columns = np.nonzero(heights > 0)
@@ -872,7 +872,7 @@ def _run_starts(values: np.ndarray) -> np.ndarray:
 
 
 def _stack_table(parts: list[tuple]) -> tuple[np.ndarray, ...]:
-    """Concatenates per-group ``(min, max, group, offset)`` tuples into four flat arrays."""
+    """Concatenates per-group `(min, max, group, offset)` tuples into four flat arrays."""
     minima, maxima, groups, offsets = zip(*parts, strict=True)
     return (
         np.concatenate(minima),
@@ -889,27 +889,27 @@ _BOUND_SLACK = 1e-9
 
 
 class _Similarities:
-    """IoU of the stacked ground truth with every anchor, as the original's ``iou`` gives it.
+    """IoU of the stacked ground truth with every anchor, as the original's `iou` gives it.
 
-    The values are those of ``iou(gt, anchors, coords, 'outer_product', border_pixels)``:
-    intersection without border correction, areas with ``d``
-    (docs/differences.md#iou-border-pixels). Non-intersecting pairs have IoU ``0 / union``:
+    The values are those of `iou(gt, anchors, coords, 'outer_product', border_pixels)`:
+    intersection without border correction, areas with `d`
+    (docs/differences.md#iou-border-pixels). Non-intersecting pairs have IoU `0 / union`:
     exactly 0 unless the union is 0 (NaN).
 
     Two forms:
 
-    * dense, the full ``(R, N)`` matrix, when non-intersecting pairs matter: a ``floor`` <= 0,
+    * dense, the full `(R, N)` matrix, when non-intersecting pairs matter: a `floor` <= 0,
       or a zero union somewhere;
-    * sparse otherwise: the intersecting pairs only, and for ``border_pixels`` other than
-      ``'exclude'`` only those of (box, group) blocks that may hold an IoU >= ``floor`` or the
-      box's largest IoU (see :meth:`_AnchorTable.block_bounds`). Full rows are recomputed on
+    * sparse otherwise: the intersecting pairs only, and for `border_pixels` other than
+      `'exclude'` only those of (box, group) blocks that may hold an IoU >= `floor` or the
+      box's largest IoU (see `_AnchorTable.block_bounds`). Full rows are recomputed on
       demand.
 
     Args:
         table: The anchors.
-        gt_corners: ``(R, 4)`` ground-truth corners (as ``iou`` converts them).
+        gt_corners: `(R, 4)` ground-truth corners (as `iou` converts them).
         border_pixels: Border mode of the areas.
-        floor: Smallest IoU :meth:`at_least` will be asked for.
+        floor: Smallest IoU `at_least` will be asked for.
     """
 
     def __init__(
@@ -938,8 +938,8 @@ class _Similarities:
     def _pairs(
         self, rows: np.ndarray, blocks: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Intersecting pairs of ``rows`` (all of them, or those of ``blocks``) with IoUs;
-        the returned rows index into ``rows``."""
+        """Intersecting pairs of `rows` (all of them, or those of `blocks`) with IoUs;
+        the returned rows index into `rows`."""
         local, anchors, intersection = self._table.intersections(
             self._widths[rows], self._heights[rows], blocks
         )
@@ -955,11 +955,11 @@ class _Similarities:
         return out
 
     def dense_rows(self, rows: np.ndarray) -> np.ndarray:
-        """``(len(rows), N)`` copy of the IoU matrix rows ``rows``."""
+        """`(len(rows), N)` copy of the IoU matrix rows `rows`."""
         return self.matrix[rows] if self.matrix is not None else self._dense(rows)
 
     def best_per_row(self) -> tuple[np.ndarray, np.ndarray]:
-        """First argmax anchor and maximum IoU of every row, as ``argmax(axis=1)``."""
+        """First argmax anchor and maximum IoU of every row, as `argmax(axis=1)`."""
         if self.matrix is not None:
             best_anchor = self.matrix.argmax(axis=1)
             return best_anchor, self.matrix[np.arange(self.n_rows), best_anchor]
@@ -982,19 +982,19 @@ class _Similarities:
     def at_least(
         self, floor: float, batch: _GroundTruthBatch, bipartite: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pairs with IoU >= ``floor`` once the bipartite anchors of each item are zeroed.
+        """Pairs with IoU >= `floor` once the bipartite anchors of each item are zeroed.
 
         An (item, anchor) with a NaN IoU (zero union, dense form only) is left out: the
-        original's ``argmax`` and ``amax`` over the item's rows return the NaN, which neither
+        original's `argmax` and `amax` over the item's rows return the NaN, which neither
         matches nor makes the anchor neutral.
 
         Args:
             floor: Lower bound (inclusive).
             batch: The stacked batch.
-            bipartite: ``(R,)`` anchor matched to each row by the bipartite matching.
+            bipartite: `(R,)` anchor matched to each row by the bipartite matching.
 
         Returns:
-            ``(rows, anchors, values)`` of the kept pairs.
+            `(rows, anchors, values)` of the kept pairs.
         """
         if self.matrix is None:
             keep = np.flatnonzero(self.values >= floor)
@@ -1014,7 +1014,7 @@ class _Similarities:
 
 
 def _item_rows_padded(batch: _GroundTruthBatch) -> np.ndarray:
-    """``(R, k_max)``: for every row, the stacked rows of its item (padded with the first)."""
+    """`(R, k_max)`: for every row, the stacked rows of its item (padded with the first)."""
     ranks = np.minimum(np.arange(batch.counts.max()), batch.counts[batch.row_item, np.newaxis] - 1)
     return batch.starts[batch.row_item, np.newaxis] + ranks
 
@@ -1029,15 +1029,15 @@ def _encode_offsets(
     """Targets of boxes relative to their anchors, divided by the variances.
 
     Args:
-        gt_boxes: ``(..., 4)`` boxes in ``coords`` format.
-        anchors: ``(..., 4)`` anchors in the same format and scale.
-        variances: ``(..., 4)`` variances.
-        coords: ``'centroids'``: ``((cx - cx_a) / (w_a * v0), (cy - cy_a) / (h_a * v1),
-            ln(w / w_a) / v2, ln(h / h_a) / v3)``; ``'corners'`` / ``'minmax'``: every coordinate
-            ``(g - a) / size_a / v`` with the anchor's width for x and its height for y.
+        gt_boxes: `(..., 4)` boxes in `coords` format.
+        anchors: `(..., 4)` anchors in the same format and scale.
+        variances: `(..., 4)` variances.
+        coords: `'centroids'`: `((cx - cx_a) / (w_a * v0), (cy - cy_a) / (h_a * v1),
+            ln(w / w_a) / v2, ln(h / h_a) / v3)`; `'corners'` / `'minmax'`: every coordinate
+            `(g - a) / size_a / v` with the anchor's width for x and its height for y.
 
     Returns:
-        ``(..., 4)`` float64 offsets.
+        `(..., 4)` float64 offsets.
     """
     if coords == "centroids":
         offsets = np.empty(np.broadcast_shapes(gt_boxes.shape, anchors.shape))
@@ -1057,7 +1057,7 @@ def _encode_offsets(
 
 
 def _to_corners(boxes: np.ndarray, coords: str) -> np.ndarray:
-    """``(..., 4)`` boxes in ``coords`` format -> corners, the way ``iou`` converts them."""
+    """`(..., 4)` boxes in `coords` format -> corners, the way `iou` converts them."""
     if coords == "centroids":
         return convert_coordinates(boxes, 0, "centroids2corners")
     if coords == "minmax":
@@ -1066,7 +1066,7 @@ def _to_corners(boxes: np.ndarray, coords: str) -> np.ndarray:
 
 
 def _corner_areas(corners: np.ndarray, d: int) -> np.ndarray:
-    """Areas ``(xmax - xmin + d) * (ymax - ymin + d)`` of ``(..., 4)`` corner boxes."""
+    """Areas `(xmax - xmin + d) * (ymax - ymin + d)` of `(..., 4)` corner boxes."""
     return (corners[..., 2] - corners[..., 0] + d) * (corners[..., 3] - corners[..., 1] + d)
 
 

@@ -1,15 +1,15 @@
 """Decoding raw SSD output into detections, and greedy non-maximum suppression, in NumPy.
 
-The raw output of an SSD model (or the ``y_encoded`` of ``SSDInputEncoder``) has shape
-``(batch_size, #boxes, #classes + 12)``. Its last axis holds, counted from the end:
+The raw output of an SSD model (or the `y_encoded` of `SSDInputEncoder`) has shape
+`(batch_size, #boxes, #classes + 12)`. Its last axis holds, counted from the end:
 
-* ``[:-12]``: the ``#classes`` class scores, column 0 being the background;
-* ``[-12:-8]``: the four predicted offsets of the box relative to its anchor;
-* ``[-8:-4]``: the anchor box in the ``input_coords`` format;
-* ``[-4:]``: the four variances the offsets were divided by.
+* `[:-12]`: the `#classes` class scores, column 0 being the background;
+* `[-12:-8]`: the four predicted offsets of the box relative to its anchor;
+* `[-8:-4]`: the anchor box in the `input_coords` format;
+* `[-4:]`: the four variances the offsets were divided by.
 
-Decoded detections are rows ``[class_id, confidence, xmin, ymin, xmax, ymax]`` (corners, in
-pixels when ``normalize_coords`` is on), one float64 array per image.
+Decoded detections are rows `[class_id, confidence, xmin, ymin, xmax, ymax]` (corners, in
+pixels when `normalize_coords` is on), one float64 array per image.
 
 Decoding works on the whole batch at once, and only the boxes that pass the confidence threshold
 are decoded. Non-maximum suppression is vectorised as well: every (image, class) group of the
@@ -19,26 +19,26 @@ and the greedy selection then visits the boxes rank by rank for all groups toget
 crowded that this would list too many pairs fall back to the classical loop, which touches only
 the survivors; pairs are scored in chunks, so memory stays bounded.
 
-With a numeric ``top_k``, NMS only goes as far as the cut needs: a box's fate depends only on
+With a numeric `top_k`, NMS only goes as far as the cut needs: a box's fate depends only on
 the higher-scoring boxes of its group, so each image's best-scoring candidates go through NMS
-first, and more of them only if fewer than ``top_k`` survive. An image whose ``top_k``-th and
+first, and more of them only if fewer than `top_k` survive. An image whose `top_k`-th and
 next survivors tie in confidence is redone with all its candidates, so that the rows kept are
-still the ones ``np.argpartition`` picks from the complete list of survivors.
+still the ones `np.argpartition` picks from the complete list of survivors.
 
 The result is exactly the one of the classical loop "take the highest score, drop every box
-whose IoU with it exceeds the threshold, repeat": same IoU function (``bounding_box_utils.iou``
-with ``border_pixels``: intersection without the border correction, areas with it), a box whose
+whose IoU with it exceeds the threshold, repeat": same IoU function (`bounding_box_utils.iou`
+with `border_pixels`: intersection without the border correction, areas with it), a box whose
 IoU equals the threshold survives, ties in confidence go to the box that comes first (the lower
 anchor index, or the earlier row), and scores and IoUs are compared in the precision the original
-used (float64, or the input's precision for ``input_coords='corners'``).
+used (float64, or the input's precision for `input_coords='corners'`).
 
-Differences from the original library: an image without detections gives an empty ``(0, 6)``
-array (``(0, 7)`` for :func:`decode_detections_debug`, which no longer fails on it) instead of
-an array of shape ``(0,)``; when ``top_k`` cuts detections, the same rows are kept but they stay
-in the documented order instead of ``np.argpartition``'s arbitrary one; ``top_k=0`` returns no
-rows; bad arguments, and a ``y_pred`` holding NaN or infinite values, raise ``ValueError`` up
-front. See ``docs/differences.md#decoder-empty-and-row-order`` and
-``docs/differences.md#decoder-non-finite-input``.
+Differences from the original library: an image without detections gives an empty `(0, 6)`
+array (`(0, 7)` for `decode_detections_debug`, which no longer fails on it) instead of
+an array of shape `(0,)`; when `top_k` cuts detections, the same rows are kept but they stay
+in the documented order instead of `np.argpartition`'s arbitrary one; `top_k=0` returns no
+rows; bad arguments, and a `y_pred` holding NaN or infinite values, raise `ValueError` up
+front. See `docs/differences.md#decoder-empty-and-row-order` and
+`docs/differences.md#decoder-non-finite-input`.
 """
 
 from __future__ import annotations
@@ -116,38 +116,38 @@ def decode_boxes(
 ) -> np.ndarray:
     """Turns the predicted offsets of every box into corner coordinates.
 
-    The inverse of the encoding of ``SSDInputEncoder``. With anchor ``a`` and variances ``v``:
+    The inverse of the encoding of `SSDInputEncoder`. With anchor `a` and variances `v`:
 
-    * ``'centroids'``: ``cx = t_cx * (v_cx * w_a) + cx_a``, ``cy`` likewise with ``h_a``,
-      ``w = exp(t_w * v_w) * w_a``, ``h`` likewise; then converted to corners;
-    * ``'corners'``: ``x = t_x * v_x * w_a + x_a`` for xmin and xmax, ``y = t_y * v_y * h_a + y_a``
-      for ymin and ymax (``w_a``, ``h_a`` the anchor's width and height);
-    * ``'minmax'``: the same in the ``(xmin, xmax, ymin, ymax)`` layout, then reordered.
+    * `'centroids'`: `cx = t_cx * (v_cx * w_a) + cx_a`, `cy` likewise with `h_a`,
+      `w = exp(t_w * v_w) * w_a`, `h` likewise; then converted to corners;
+    * `'corners'`: `x = t_x * v_x * w_a + x_a` for xmin and xmax, `y = t_y * v_y * h_a + y_a`
+      for ymin and ymax (`w_a`, `h_a` the anchor's width and height);
+    * `'minmax'`: the same in the `(xmin, xmax, ymin, ymax)` layout, then reordered.
 
-    The arithmetic is the original library's, step for step and in ``y_pred``'s floating point
+    The arithmetic is the original library's, step for step and in `y_pred`'s floating point
     precision; boxes converted from centroids or minmax are returned as float64, corners keep
-    ``y_pred``'s precision (the original's thresholds and IoUs ran in that precision, so the
+    `y_pred`'s precision (the original's thresholds and IoUs ran in that precision, so the
     same comparisons come out the same).
 
     Args:
-        y_pred: ``(..., #classes + 12)`` raw output, e.g. ``(batch_size, #boxes, C + 12)`` or a
-            ``(k, 12)`` selection of rows; only the last 12 columns are read.
-        input_coords: format of the anchors and offsets: ``'centroids'`` (cx, cy, w, h),
-            ``'corners'`` (xmin, ymin, xmax, ymax) or ``'minmax'`` (xmin, xmax, ymin, ymax).
+        y_pred: `(..., #classes + 12)` raw output, e.g. `(batch_size, #boxes, C + 12)` or a
+            `(k, 12)` selection of rows; only the last 12 columns are read.
+        input_coords: format of the anchors and offsets: `'centroids'` (cx, cy, w, h),
+            `'corners'` (xmin, ymin, xmax, ymax) or `'minmax'` (xmin, xmax, ymin, ymax).
         normalize_coords: if True the anchors are relative to the image size and the boxes are
-            scaled to pixels (x by ``img_width``, y by ``img_height``).
-        img_height: image height in pixels; required if ``normalize_coords``.
-        img_width: image width in pixels; required if ``normalize_coords``.
+            scaled to pixels (x by `img_width`, y by `img_height`).
+        img_height: image height in pixels; required if `normalize_coords`.
+        img_width: image width in pixels; required if `normalize_coords`.
         variance_encoded_in_target: centroids only: the offsets already include the variances,
             which are then not applied.
 
     Returns:
-        ``(..., 4)`` corners ``(xmin, ymin, xmax, ymax)`` (the leading axes of ``y_pred``), in
-        pixels if ``normalize_coords`` else in the anchors' unit; dtype
-        ``decoded_dtype(y_pred.dtype, input_coords)``.
+        `(..., 4)` corners `(xmin, ymin, xmax, ymax)` (the leading axes of `y_pred`), in
+        pixels if `normalize_coords` else in the anchors' unit; dtype
+        `decoded_dtype(y_pred.dtype, input_coords)`.
 
     Raises:
-        ValueError: for an unknown ``input_coords``, a missing image size or a ``y_pred`` with
+        ValueError: for an unknown `input_coords`, a missing image size or a `y_pred` with
             fewer than 12 columns.
     """
     y_pred = np.asarray(y_pred)
@@ -183,9 +183,9 @@ def _working_dtype(dtype: np.dtype) -> np.dtype:
 
 
 def decoded_dtype(dtype: np.dtype, input_coords: str) -> np.dtype:
-    """dtype of :func:`decode_boxes`' result for a ``y_pred`` of ``dtype``.
+    """dtype of `decode_boxes`' result for a `y_pred` of `dtype`.
 
-    float64 after a conversion from centroids or minmax, ``dtype`` itself (if floating) for
+    float64 after a conversion from centroids or minmax, `dtype` itself (if floating) for
     corners. The decoders compare scores and IoUs in this precision, like the original.
     """
     return _working_dtype(dtype) if input_coords == "corners" else np.dtype(np.float64)
@@ -208,10 +208,10 @@ def _decode_corners(offsets, anchors, variances):
 
 
 def _selection_order(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Order in which repeated ``np.argmax`` calls would pick the boxes of each group.
+    """Order in which repeated `np.argmax` calls would pick the boxes of each group.
 
-    Groups ascending; inside a group descending score with ties by position (``argmax`` returns
-    the first maximum) and NaN scores first (``argmax`` returns a NaN before anything else).
+    Groups ascending; inside a group descending score with ties by position (`argmax` returns
+    the first maximum) and NaN scores first (`argmax` returns a NaN before anything else).
     """
     keys = [-scores, groups]
     is_nan = np.isnan(scores)
@@ -223,7 +223,7 @@ def _selection_order(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def _regular_boxes(boxes: np.ndarray, d: int) -> np.ndarray:
     """Boxes whose IoU with a box they do not intersect is exactly 0.
 
-    That holds for finite boxes with positive width, height and area (``border_pixels``
+    That holds for finite boxes with positive width, height and area (`border_pixels`
     included): the union of two of them is positive, so a zero intersection gives IoU 0.
     """
     width = boxes[:, _XMAX] - boxes[:, _XMIN]
@@ -234,7 +234,7 @@ def _regular_boxes(boxes: np.ndarray, d: int) -> np.ndarray:
 
 
 def _ranges_to_pairs(owners: np.ndarray, starts: np.ndarray, counts: np.ndarray):
-    """Pairs ``(owners[i], starts[i] + j)`` for every ``j < counts[i]``, as two flat arrays."""
+    """Pairs `(owners[i], starts[i] + j)` for every `j < counts[i]`, as two flat arrays."""
     counts = np.maximum(counts, 0)
     first = np.repeat(owners, counts)
     offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
@@ -243,19 +243,19 @@ def _ranges_to_pairs(owners: np.ndarray, starts: np.ndarray, counts: np.ndarray)
 
 
 class _OverlapSweep:
-    """Pairs of boxes of the same group that overlap by more than ``share`` of their sides.
+    """Pairs of boxes of the same group that overlap by more than `share` of their sides.
 
-    Two boxes are paired if their overlap along x exceeds ``share`` times the larger width and
-    their overlap along y exceeds ``share`` times the larger height (``share = 0``: they
+    Two boxes are paired if their overlap along x exceeds `share` times the larger width and
+    their overlap along y exceeds `share` times the larger height (`share = 0`: they
     intersect). The pairs are found by a sweep along x: the boxes are sorted by
-    ``(group, xmin)`` and each is paired with the later boxes whose xmin is below its xmax minus
-    ``share`` of its width; the y condition is then tested on those pairs. Groups are kept apart
+    `(group, xmin)` and each is paired with the later boxes whose xmin is below its xmax minus
+    `share` of its width; the y condition is then tested on those pairs. Groups are kept apart
     by shifting their x-coordinates by multiples of more than twice the coordinate span; a guard
     of a few units in the last place of the shifted values makes up for their rounding, so a few
     extra pairs may come along but none is missed.
 
-    ``counts[i]`` is the number of x-candidates of the ``i``-th box in sweep order (``members``
-    in that order); setting it to 0 leaves that box's pairs out. :meth:`pairs` lists the pairs
+    `counts[i]` is the number of x-candidates of the `i`-th box in sweep order (`members`
+    in that order); setting it to 0 leaves that box's pairs out. `pairs` lists the pairs
     of a slice of the sweep order, so that they can be produced in chunks of bounded size.
     """
 
@@ -281,7 +281,7 @@ class _OverlapSweep:
         self.height = self.ymax - self.ymin
 
     def pairs(self, begin: int, end: int):
-        """Pairs whose first box is at sweep positions ``begin`` to ``end - 1``."""
+        """Pairs whose first box is at sweep positions `begin` to `end - 1`."""
         counts = self.counts[begin:end]
         positions = np.arange(begin, end)
         first, second = _ranges_to_pairs(positions, positions + 1, counts)
@@ -296,13 +296,13 @@ class _OverlapSweep:
 
 
 def _overlap_share(iou_threshold, d) -> float:
-    """The ``share`` for :class:`_OverlapSweep` that no suppressing pair can fall below.
+    """The `share` for `_OverlapSweep` that no suppressing pair can fall below.
 
-    If ``IoU > t`` then (exactly, for ``d >= 0``) ``I > t * union >= t * area_1 >= t * w_1 * h_1``
-    and ``I <= overlap_x * h_1``, hence ``overlap_x > t * w_1``; the same holds for the other
+    If `IoU > t` then (exactly, for `d >= 0`) `I > t * union >= t * area_1 >= t * w_1 * h_1`
+    and `I <= overlap_x * h_1`, hence `overlap_x > t * w_1`; the same holds for the other
     box and for y. The IoU as computed carries a relative rounding error far below 10 %, so
-    ``0.9 * t`` is a safe share. For ``d < 0`` the areas can be smaller than the intersection
-    and only ``share = 0`` (intersecting boxes) is safe.
+    `0.9 * t` is a safe share. For `d < 0` the areas can be smaller than the intersection
+    and only `share = 0` (intersecting boxes) is safe.
     """
     if d < 0 or not iou_threshold > 0:
         return 0.0
@@ -312,7 +312,7 @@ def _overlap_share(iou_threshold, d) -> float:
 class _IrregularPairs:
     """Every pair of an irregular box with another box of its group, each pair once.
 
-    ``counts[i]`` is the number of partners of ``members[i]`` (its group's size minus one);
+    `counts[i]` is the number of partners of `members[i]` (its group's size minus one);
     setting it to 0 leaves that box's pairs out.
     """
 
@@ -323,7 +323,7 @@ class _IrregularPairs:
         self.counts = group_size[self.members] - 1
 
     def pairs(self, begin: int, end: int):
-        """Pairs of ``members[begin:end]``."""
+        """Pairs of `members[begin:end]`."""
         first, second = _ranges_to_pairs(
             self.members[begin:end], self.starts[begin:end], self.counts[begin:end]
         )
@@ -333,7 +333,7 @@ class _IrregularPairs:
 
 
 def _chunk_bounds(counts: np.ndarray, max_pairs: int) -> list[tuple[int, int]]:
-    """Consecutive slices of ``counts`` holding about ``max_pairs`` pairs each."""
+    """Consecutive slices of `counts` holding about `max_pairs` pairs each."""
     total = int(counts.sum())
     if total == 0:
         return []
@@ -345,8 +345,8 @@ def _chunk_bounds(counts: np.ndarray, max_pairs: int) -> list[tuple[int, int]]:
 def _suppressing_pairs(sources, boxes, iou_threshold, border_pixels):
     """Scores the pairs of every source, chunk by chunk; returns those whose IoU is too high.
 
-    A pair suppresses unless its IoU is ``<=`` the threshold (a NaN IoU suppresses, as in the
-    classical loop). Returns ``(higher, lower)`` positions, ``higher < lower``.
+    A pair suppresses unless its IoU is `<=` the threshold (a NaN IoU suppresses, as in the
+    classical loop). Returns `(higher, lower)` positions, `higher < lower`.
     """
     keepers, victims = [np.zeros(0, dtype=np.intp)], [np.zeros(0, dtype=np.intp)]
     for source in sources:
@@ -369,9 +369,9 @@ def _suppressing_pairs(sources, boxes, iou_threshold, border_pixels):
 def _suppress_in_rank_order(n_boxes, keepers, victims, rank):
     """Applies the greedy rule given every (higher-ranked, lower-ranked) suppressing pair.
 
-    ``keepers[e]`` removes ``victims[e]`` if it is itself kept. A box's fate depends only on the
+    `keepers[e]` removes `victims[e]` if it is itself kept. A box's fate depends only on the
     boxes ranked above it in its group, so the pairs are applied rank by rank for all groups at
-    once: when rank ``r`` comes, the fate of every rank-``r`` box is final. The loop runs once
+    once: when rank `r` comes, the fate of every rank-`r` box is final. The loop runs once
     per distinct rank, at most the size of the largest group.
     """
     kept = np.ones(n_boxes, dtype=bool)
@@ -425,23 +425,23 @@ def _grouped_greedy_nms(
 ) -> np.ndarray:
     """Greedy NMS inside each group; returns the kept indices, by group, in selection order.
 
-    Every pair of boxes of a group that may suppress one another is scored with ``iou``: all
-    pairs involving an irregular box (see :func:`_regular_boxes`) and the pairs of regular
-    boxes found by :class:`_OverlapSweep` (with a non-negative threshold two regular boxes that
+    Every pair of boxes of a group that may suppress one another is scored with `iou`: all
+    pairs involving an irregular box (see `_regular_boxes`) and the pairs of regular
+    boxes found by `_OverlapSweep` (with a non-negative threshold two regular boxes that
     do not intersect cannot suppress each other, and with a positive one they must overlap
-    substantially, see :func:`_overlap_share`). A negative or NaN threshold makes every box
-    irregular. The greedy rule is then resolved by :func:`_suppress_in_rank_order`; crowded
-    groups use :func:`_loop_nms` instead.
+    substantially, see `_overlap_share`). A negative or NaN threshold makes every box
+    irregular. The greedy rule is then resolved by `_suppress_in_rank_order`; crowded
+    groups use `_loop_nms` instead.
 
     Args:
-        boxes: ``(k, 4)`` corners.
-        scores: ``(k,)`` confidences.
-        groups: ``(k,)`` non-negative int group ids (e.g. ``image * classes + class``).
-        iou_threshold: a box goes if its IoU with a kept box of its group is not ``<=`` this.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, passed to ``iou``.
+        boxes: `(k, 4)` corners.
+        scores: `(k,)` confidences.
+        groups: `(k,)` non-negative int group ids (e.g. `image * classes + class`).
+        iou_threshold: a box goes if its IoU with a kept box of its group is not `<=` this.
+        border_pixels: `'half'`, `'include'` or `'exclude'`, passed to `iou`.
 
     Returns:
-        int array of indices into ``boxes``: groups ascending, inside a group the order in which
+        int array of indices into `boxes`: groups ascending, inside a group the order in which
         the classical loop keeps them (descending score, ties by index).
     """
     d = border_pixel_offset(border_pixels)
@@ -488,7 +488,7 @@ def _crowded_boxes(sources, groups, group_size):
 
 
 def _corner_boxes(boxes: np.ndarray, coords: str) -> np.ndarray:
-    """``(k, 4)`` boxes in ``coords`` format as corners (how ``iou`` would see them)."""
+    """`(k, 4)` boxes in `coords` format as corners (how `iou` would see them)."""
     if coords == "corners":
         return boxes
     if coords == "minmax":
@@ -514,7 +514,7 @@ def _check_nms_rows(rows, score_column: int, name: str) -> np.ndarray:
 
 
 def _nms_rows(rows, score_column, iou_threshold, coords, border_pixels, name):
-    """Greedy NMS of one array of rows ``[..., score, 4 box coordinates]``."""
+    """Greedy NMS of one array of rows `[..., score, 4 box coordinates]`."""
     rows = _check_nms_rows(rows, score_column, name)
     boxes = _corner_boxes(rows[:, score_column + 1 :], coords)
     kept = _grouped_greedy_nms(
@@ -532,24 +532,24 @@ def greedy_nms(
     """Class-agnostic greedy non-maximum suppression of already decoded detections.
 
     For each image: keep the box with the highest confidence, drop every remaining box whose IoU
-    with it is greater than ``iou_threshold`` (a box exactly at the threshold stays), repeat with
+    with it is greater than `iou_threshold` (a box exactly at the threshold stays), repeat with
     what is left. Ties in confidence go to the earlier row. All images are processed together.
 
     Args:
-        y_pred_decoded: one ``(k, 6)`` array per image, rows
-            ``[class_id, confidence, 4 box coordinates]``.
+        y_pred_decoded: one `(k, 6)` array per image, rows
+            `[class_id, confidence, 4 box coordinates]`.
         iou_threshold: the IoU above which the lower-scoring box is removed.
-        coords: format of the box columns: ``'corners'`` (xmin, ymin, xmax, ymax),
-            ``'centroids'`` (cx, cy, w, h) or ``'minmax'`` (xmin, xmax, ymin, ymax).
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, for the IoU's box areas.
+        coords: format of the box columns: `'corners'` (xmin, ymin, xmax, ymax),
+            `'centroids'` (cx, cy, w, h) or `'minmax'` (xmin, xmax, ymin, ymax).
+        border_pixels: `'half'`, `'include'` or `'exclude'`, for the IoU's box areas.
 
     Returns:
         One array per image with the kept rows, unchanged, in the order they were kept
-        (descending confidence). An image without rows gives a ``(0, 6)`` array.
+        (descending confidence). An image without rows gives a `(0, 6)` array.
 
     Raises:
-        ValueError: for an item that is not ``(k, 6)``, or an unknown ``coords`` or
-            ``border_pixels``.
+        ValueError: for an item that is not `(k, 6)`, or an unknown `coords` or
+            `border_pixels`.
     """
     items = [
         _check_nms_rows(rows, 1, f"`y_pred_decoded[{index}]`")
@@ -577,9 +577,9 @@ def _greedy_nms(
     coords: str = "corners",
     border_pixels: str = "half",
 ) -> np.ndarray:
-    """Greedy NMS of one ``(k, 5)`` array of rows ``[confidence, 4 box coordinates]``.
+    """Greedy NMS of one `(k, 5)` array of rows `[confidence, 4 box coordinates]`.
 
-    Same rule as :func:`greedy_nms`; returns the kept rows in the order they were kept.
+    Same rule as `greedy_nms`; returns the kept rows in the order they were kept.
     """
     return _nms_rows(predictions, 0, iou_threshold, coords, border_pixels, "`predictions`")
 
@@ -590,9 +590,9 @@ def _greedy_nms2(
     coords: str = "corners",
     border_pixels: str = "half",
 ) -> np.ndarray:
-    """Greedy NMS of one ``(k, 6)`` array of rows ``[class_id, confidence, 4 box coordinates]``.
+    """Greedy NMS of one `(k, 6)` array of rows `[class_id, confidence, 4 box coordinates]`.
 
-    Same rule as :func:`greedy_nms`; returns the kept rows in the order they were kept.
+    Same rule as `greedy_nms`; returns the kept rows in the order they were kept.
     """
     return _nms_rows(predictions, 1, iou_threshold, coords, border_pixels, "`predictions`")
 
@@ -603,9 +603,9 @@ def _greedy_nms_debug(
     coords: str = "corners",
     border_pixels: str = "half",
 ) -> np.ndarray:
-    """Greedy NMS of one ``(k, 6)`` array of rows ``[box_index, confidence, 4 box coordinates]``.
+    """Greedy NMS of one `(k, 6)` array of rows `[box_index, confidence, 4 box coordinates]`.
 
-    Same rule as :func:`greedy_nms`; returns the kept rows in the order they were kept.
+    Same rule as `greedy_nms`; returns the kept rows in the order they were kept.
     """
     return _nms_rows(predictions, 1, iou_threshold, coords, border_pixels, "`predictions`")
 
@@ -615,9 +615,9 @@ def _greedy_nms_debug(
 
 
 def _keep_top_k(rows: np.ndarray, top_k, score_column: int) -> np.ndarray:
-    """The ``top_k`` highest-scoring rows, in their current order.
+    """The `top_k` highest-scoring rows, in their current order.
 
-    The rows are chosen with ``np.argpartition`` on the same array as the original library, so
+    The rows are chosen with `np.argpartition` on the same array as the original library, so
     when several rows tie at the cut the same ones are kept.
     """
     if top_k == "all" or len(rows) <= top_k:
@@ -636,8 +636,8 @@ def _split_by_image(rows: np.ndarray, images: np.ndarray, n_images: int, top_k, 
 
 
 def _check_finite(y_pred: np.ndarray, function: str) -> None:
-    """Refuses a ``y_pred`` holding NaN or infinite values, naming the first one
-    (``docs/differences.md#decoder-non-finite-input``)."""
+    """Refuses a `y_pred` holding NaN or infinite values, naming the first one
+    (`docs/differences.md#decoder-non-finite-input`)."""
     if not np.issubdtype(y_pred.dtype, np.inexact):
         return
     finite = np.isfinite(y_pred)
@@ -666,8 +666,8 @@ def _prepare(
 ):
     """Checks the decoders' arguments.
 
-    Returns ``y_pred`` as an array, a function decoding selected ``(k, C + 12)`` rows of it into
-    ``(k, 4)`` corners, and the dtype the scores are compared in (see :func:`decoded_dtype`).
+    Returns `y_pred` as an array, a function decoding selected `(k, C + 12)` rows of it into
+    `(k, 4)` corners, and the dtype the scores are compared in (see `decoded_dtype`).
     """
     y_pred = _check_y_pred(y_pred, function, min_classes)
     _check_top_k(top_k)
@@ -685,8 +685,8 @@ def _prepare(
     return y_pred, decode, decoded_dtype(y_pred.dtype, input_coords)
 
 
-# The first pass of :func:`_nms_for_top_k` looks at an image's best ``_PREFIX_PER_ROW * top_k``
-# candidates (at least ``_MIN_PREFIX``); an image that needs more looks at ``_PREFIX_GROWTH``
+# The first pass of `_nms_for_top_k` looks at an image's best `_PREFIX_PER_ROW * top_k`
+# candidates (at least `_MIN_PREFIX`); an image that needs more looks at `_PREFIX_GROWTH`
 # times as many in the next pass.
 _PREFIX_PER_ROW = 2
 _MIN_PREFIX = 64
@@ -694,9 +694,9 @@ _PREFIX_GROWTH = 4
 
 
 def _best_candidates(scores: np.ndarray, start: int, count: int, reach: int) -> np.ndarray:
-    """Positions of the candidates ``start:start + count`` scoring at least the ``reach``-th best.
+    """Positions of the candidates `start:start + count` scoring at least the `reach`-th best.
 
-    All of them if ``reach >= count``. Ties with the ``reach``-th best score all come along, so
+    All of them if `reach >= count`. Ties with the `reach`-th best score all come along, so
     every candidate left out scores lower than every candidate returned.
     """
     if reach >= count:
@@ -707,7 +707,7 @@ def _best_candidates(scores: np.ndarray, start: int, count: int, reach: int) -> 
 
 
 def _top_k_scores(kept: np.ndarray, images: np.ndarray, scores: np.ndarray, n_images, top_k):
-    """Per image: the ``top_k``-th and ``(top_k + 1)``-th best scores of ``kept`` (NaN if none)."""
+    """Per image: the `top_k`-th and `(top_k + 1)`-th best scores of `kept` (NaN if none)."""
     by_score = np.lexsort((-scores[kept].astype(np.float64), images[kept]))
     ranked_images = images[kept][by_score]
     rank = np.arange(len(by_score)) - np.searchsorted(ranked_images, ranked_images, side="left")
@@ -730,33 +730,33 @@ def _nms_for_top_k(
     iou_threshold: float,
     border_pixels: str,
 ) -> np.ndarray:
-    """Greedy NMS inside every group, carried only as far as each image's ``top_k`` cut needs.
+    """Greedy NMS inside every group, carried only as far as each image's `top_k` cut needs.
 
     A box's fate in greedy NMS depends only on the boxes ranked above it in its group, so NMS
-    run on an image's best candidates (all those scoring at least some value ``w``) keeps
-    exactly the survivors of full NMS that score ``w`` or more. If at least ``top_k`` of them
-    survive and the ``top_k``-th best survivor scores higher than the next one, these
-    ``top_k`` rows are the ones the cut keeps, whatever lies below ``w``. If fewer survive, the
+    run on an image's best candidates (all those scoring at least some value `w`) keeps
+    exactly the survivors of full NMS that score `w` or more. If at least `top_k` of them
+    survive and the `top_k`-th best survivor scores higher than the next one, these
+    `top_k` rows are the ones the cut keeps, whatever lies below `w`. If fewer survive, the
     image is tried again with more candidates. If the two scores tie, which of the tied rows
-    the cut keeps (``np.argpartition``, like the original) depends on every survivor, so the
-    image is redone with all its candidates, as is an image with ``top_k`` candidates or
+    the cut keeps (`np.argpartition`, like the original) depends on every survivor, so the
+    image is redone with all its candidates, as is an image with `top_k` candidates or
     fewer from the start.
 
     Args:
-        images: ``(k,)`` int image of each candidate, ascending.
-        groups: ``(k,)`` int NMS group of each candidate (e.g. ``image * #classes + class``);
+        images: `(k,)` int image of each candidate, ascending.
+        groups: `(k,)` int NMS group of each candidate (e.g. `image * #classes + class`);
             the candidates of a group belong to one image.
-        scores: ``(k,)`` confidences.
-        boxes_of: maps an int array of candidate positions to their ``(len, 4)`` corners.
+        scores: `(k,)` confidences.
+        boxes_of: maps an int array of candidate positions to their `(len, 4)` corners.
         n_images: batch size.
-        top_k: rows kept per image, or ``'all'``.
-        iou_threshold: as for :func:`_grouped_greedy_nms`.
-        border_pixels: as for :func:`_grouped_greedy_nms`.
+        top_k: rows kept per image, or `'all'`.
+        iou_threshold: as for `_grouped_greedy_nms`.
+        border_pixels: as for `_grouped_greedy_nms`.
 
     Returns:
         Positions of the kept candidates: groups ascending, inside a group in the order NMS
         keeps them. An image gets either all its NMS survivors, to be cut by
-        :func:`_keep_top_k`, or exactly the ``top_k`` rows that cut would keep.
+        `_keep_top_k`, or exactly the `top_k` rows that cut would keep.
     """
     counts = np.bincount(images, minlength=n_images)
     starts = np.cumsum(counts) - counts
@@ -799,13 +799,13 @@ def _nms_for_top_k(
 def _per_class_detections(
     y_pred, decode, compare_dtype, confidence_thresh, iou_threshold, border_pixels, top_k
 ):
-    """Thresholds (``>``) and suppresses every (image, class) group of the batch at once.
+    """Thresholds (`>`) and suppresses every (image, class) group of the batch at once.
 
-    Only the boxes NMS looks at are decoded (by ``decode``, see :func:`_prepare`), and NMS only
-    goes as far as the ``top_k`` cut needs (see :func:`_nms_for_top_k`). Returns
-    ``(image, box_index, class_id, confidence, box)`` of the kept detections, ordered by image,
+    Only the boxes NMS looks at are decoded (by `decode`, see `_prepare`), and NMS only
+    goes as far as the `top_k` cut needs (see `_nms_for_top_k`). Returns
+    `(image, box_index, class_id, confidence, box)` of the kept detections, ordered by image,
     then class, then the order NMS kept them (descending confidence); per image either all NMS
-    survivors or exactly the ``top_k`` rows the cut keeps.
+    survivors or exactly the `top_k` rows the cut keeps.
     """
     n_images, n_boxes, n_columns = y_pred.shape
     n_classes = n_columns - N_BOX_COLUMNS
@@ -849,39 +849,39 @@ def decode_detections(
     """Decodes raw SSD output into detections, class by class (the original Caffe SSD procedure).
 
     For every image and every positive class: keep the boxes whose score for that class is
-    strictly greater than ``confidence_thresh``, run greedy NMS on them (IoU with
-    ``border_pixels``; a box is dropped if its IoU with a kept box is greater than
-    ``iou_threshold``); then keep the ``top_k`` highest-confidence detections of the image over
+    strictly greater than `confidence_thresh`, run greedy NMS on them (IoU with
+    `border_pixels`; a box is dropped if its IoU with a kept box is greater than
+    `iou_threshold`); then keep the `top_k` highest-confidence detections of the image over
     all classes.
 
     Row order: by class id ascending, inside a class by descending confidence (the order NMS
-    keeps them). This is exactly the original's order whenever no more than ``top_k`` detections
+    keeps them). This is exactly the original's order whenever no more than `top_k` detections
     are left. When there are more, the same rows as the original are kept (the choice is made by
-    ``np.argpartition`` on the same array, so ties at the cut are resolved identically), but
+    `np.argpartition` on the same array, so ties at the cut are resolved identically), but
     they stay in the order above instead of the original's arbitrary partition order
-    (``docs/differences.md#decoder-empty-and-row-order``).
+    (`docs/differences.md#decoder-empty-and-row-order`).
 
     Args:
-        y_pred: ``(batch_size, #boxes, #classes + 12)`` raw output: class scores (background in
+        y_pred: `(batch_size, #boxes, #classes + 12)` raw output: class scores (background in
             column 0), 4 offsets, 4 anchor coordinates, 4 variances.
         confidence_thresh: minimum score (exclusive) for a box to be considered for a class.
         iou_threshold: IoU above which NMS removes the lower-scoring box of a class.
-        top_k: number of detections kept per image, or ``'all'``.
-        input_coords: format of the anchors: ``'centroids'``, ``'minmax'`` or ``'corners'``.
+        top_k: number of detections kept per image, or `'all'`.
+        input_coords: format of the anchors: `'centroids'`, `'minmax'` or `'corners'`.
         normalize_coords: whether the anchors are relative and must be scaled to pixels.
-        img_height: image height in pixels (needed if ``normalize_coords``).
-        img_width: image width in pixels (needed if ``normalize_coords``).
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, for the IoU's box areas.
+        img_height: image height in pixels (needed if `normalize_coords`).
+        img_width: image width in pixels (needed if `normalize_coords`).
+        border_pixels: `'half'`, `'include'` or `'exclude'`, for the IoU's box areas.
 
     Returns:
-        A list of ``batch_size`` float64 arrays of shape ``(k, 6)``, rows
-        ``[class_id, confidence, xmin, ymin, xmax, ymax]`` (corners, pixels if
-        ``normalize_coords``). An image without detections gives a ``(0, 6)`` array.
+        A list of `batch_size` float64 arrays of shape `(k, 6)`, rows
+        `[class_id, confidence, xmin, ymin, xmax, ymax]` (corners, pixels if
+        `normalize_coords`). An image without detections gives a `(0, 6)` array.
 
     Raises:
-        ValueError: for a ``y_pred`` that is not ``(batch, #boxes, #classes + 12)`` or holds NaN
-            or infinite values, an unknown ``input_coords`` or ``border_pixels``, a bad
-            ``top_k``, or ``normalize_coords`` without the image size.
+        ValueError: for a `y_pred` that is not `(batch, #boxes, #classes + 12)` or holds NaN
+            or infinite values, an unknown `input_coords` or `border_pixels`, a bad
+            `top_k`, or `normalize_coords` without the image size.
     """
     y_pred, decode, compare_dtype = _prepare(
         "decode_detections",
@@ -915,39 +915,39 @@ def decode_detections_fast(
 
     Every box gets the class of its highest score (background included) and that score as its
     confidence. Boxes whose class is the background are dropped, then those whose confidence is
-    below ``confidence_thresh`` (a confidence equal to it is kept,
-    ``docs/differences.md#decoder-thresholds``). If ``iou_threshold`` is set,
+    below `confidence_thresh` (a confidence equal to it is kept,
+    `docs/differences.md#decoder-thresholds`). If `iou_threshold` is set,
     greedy NMS runs over the remaining boxes of each image regardless of their class. Finally
-    the ``top_k`` highest-confidence boxes are kept. This is faster than
-    :func:`decode_detections` but not equivalent to it.
+    the `top_k` highest-confidence boxes are kept. This is faster than
+    `decode_detections` but not equivalent to it.
 
     Row order: by descending confidence (the order NMS keeps them; ties by anchor index), or by
-    anchor index if NMS is off. This is the original's order as long as no ``top_k`` cut is
-    made; a cut keeps the same rows as the original (``np.argpartition`` on the same array)
+    anchor index if NMS is off. This is the original's order as long as no `top_k` cut is
+    made; a cut keeps the same rows as the original (`np.argpartition` on the same array)
     and leaves them in this order.
 
     Args:
-        y_pred: ``(batch_size, #boxes, #classes + 12)`` raw output with at least two classes
+        y_pred: `(batch_size, #boxes, #classes + 12)` raw output with at least two classes
             (background and one object class).
         confidence_thresh: minimum confidence (inclusive).
-        iou_threshold: IoU above which NMS removes the lower-scoring box; ``None`` or 0
+        iou_threshold: IoU above which NMS removes the lower-scoring box; `None` or 0
             disables NMS.
-        top_k: number of detections kept per image, or ``'all'``.
-        input_coords: format of the anchors: ``'centroids'``, ``'minmax'`` or ``'corners'``.
+        top_k: number of detections kept per image, or `'all'`.
+        input_coords: format of the anchors: `'centroids'`, `'minmax'` or `'corners'`.
         normalize_coords: whether the anchors are relative and must be scaled to pixels.
-        img_height: image height in pixels (needed if ``normalize_coords``).
-        img_width: image width in pixels (needed if ``normalize_coords``).
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, for the IoU's box areas.
+        img_height: image height in pixels (needed if `normalize_coords`).
+        img_width: image width in pixels (needed if `normalize_coords`).
+        border_pixels: `'half'`, `'include'` or `'exclude'`, for the IoU's box areas.
 
     Returns:
-        A list of ``batch_size`` float64 arrays of shape ``(k, 6)``, rows
-        ``[class_id, confidence, xmin, ymin, xmax, ymax]`` (corners, pixels if
-        ``normalize_coords``). An image without detections gives a ``(0, 6)`` array.
+        A list of `batch_size` float64 arrays of shape `(k, 6)`, rows
+        `[class_id, confidence, xmin, ymin, xmax, ymax]` (corners, pixels if
+        `normalize_coords`). An image without detections gives a `(0, 6)` array.
 
     Raises:
-        ValueError: for a ``y_pred`` that is not ``(batch, #boxes, #classes + 12)`` with
-            ``#classes >= 2`` or holds NaN or infinite values, an unknown ``input_coords`` or
-            ``border_pixels``, a bad ``top_k``, or ``normalize_coords`` without the image size.
+        ValueError: for a `y_pred` that is not `(batch, #boxes, #classes + 12)` with
+            `#classes >= 2` or holds NaN or infinite values, an unknown `input_coords` or
+            `border_pixels`, a bad `top_k`, or `normalize_coords` without the image size.
     """
     y_pred, decode, compare_dtype = _prepare(
         "decode_detections_fast",
@@ -997,32 +997,32 @@ def decode_detections_debug(
     variance_encoded_in_target: bool = False,
     border_pixels: str = "half",
 ) -> list[np.ndarray]:
-    """:func:`decode_detections` that also reports which anchor box made each detection.
+    """`decode_detections` that also reports which anchor box made each detection.
 
-    Same procedure and row order as :func:`decode_detections`, with the anchor's index along
-    ``y_pred``'s box axis prepended to each row; :func:`get_pred_layers` maps it to the predictor
-    layer. ``top_k='all'`` is accepted as well.
+    Same procedure and row order as `decode_detections`, with the anchor's index along
+    `y_pred`'s box axis prepended to each row; `get_pred_layers` maps it to the predictor
+    layer. `top_k='all'` is accepted as well.
 
     Args:
-        y_pred: ``(batch_size, #boxes, #classes + 12)`` raw output.
+        y_pred: `(batch_size, #boxes, #classes + 12)` raw output.
         confidence_thresh: minimum score (exclusive) for a box to be considered for a class.
         iou_threshold: IoU above which NMS removes the lower-scoring box of a class.
-        top_k: number of detections kept per image, or ``'all'``.
-        input_coords: format of the anchors: ``'centroids'``, ``'minmax'`` or ``'corners'``.
+        top_k: number of detections kept per image, or `'all'`.
+        input_coords: format of the anchors: `'centroids'`, `'minmax'` or `'corners'`.
         normalize_coords: whether the anchors are relative and must be scaled to pixels.
-        img_height: image height in pixels (needed if ``normalize_coords``).
-        img_width: image width in pixels (needed if ``normalize_coords``).
+        img_height: image height in pixels (needed if `normalize_coords`).
+        img_width: image width in pixels (needed if `normalize_coords`).
         variance_encoded_in_target: centroids only: the offsets already include the variances,
             which are then not applied.
-        border_pixels: ``'half'``, ``'include'`` or ``'exclude'``, for the IoU's box areas.
+        border_pixels: `'half'`, `'include'` or `'exclude'`, for the IoU's box areas.
 
     Returns:
-        A list of ``batch_size`` float64 arrays of shape ``(k, 7)``, rows
-        ``[box_index, class_id, confidence, xmin, ymin, xmax, ymax]``. An image without
-        detections gives a ``(0, 7)`` array.
+        A list of `batch_size` float64 arrays of shape `(k, 7)`, rows
+        `[box_index, class_id, confidence, xmin, ymin, xmax, ymax]`. An image without
+        detections gives a `(0, 7)` array.
 
     Raises:
-        ValueError: as :func:`decode_detections`.
+        ValueError: as `decode_detections`.
     """
     y_pred, decode, compare_dtype = _prepare(
         "decode_detections_debug",
@@ -1051,15 +1051,15 @@ def get_num_boxes_per_pred_layer(
     aspect_ratios: Sequence[Sequence[float]],
     two_boxes_for_ar1: bool,
 ) -> list[int]:
-    """Number of boxes each predictor layer contributes to ``y_pred``.
+    """Number of boxes each predictor layer contributes to `y_pred`.
 
-    ``height * width * n`` per layer, with ``n = len(aspect_ratios[i]) + 1`` if
-    ``two_boxes_for_ar1`` else ``len(aspect_ratios[i])`` (like the original, the extra box is
+    `height * width * n` per layer, with `n = len(aspect_ratios[i]) + 1` if
+    `two_boxes_for_ar1` else `len(aspect_ratios[i])` (like the original, the extra box is
     counted whether or not the layer has aspect ratio 1,
-    ``docs/differences.md#debug-boxes-per-layer``).
+    `docs/differences.md#debug-boxes-per-layer`).
 
     Args:
-        predictor_sizes: ``(height, width)`` of each predictor layer's feature map.
+        predictor_sizes: `(height, width)` of each predictor layer's feature map.
         aspect_ratios: one list of aspect ratios per predictor layer.
         two_boxes_for_ar1: whether each layer has a second aspect-ratio-1 box.
 
@@ -1076,12 +1076,12 @@ def get_num_boxes_per_pred_layer(
 def get_pred_layers(
     y_pred_decoded: Sequence[np.ndarray], num_boxes_per_pred_layer: Sequence[int]
 ) -> list[list[int]]:
-    """Predictor layer of each detection decoded by :func:`decode_detections_debug`.
+    """Predictor layer of each detection decoded by `decode_detections_debug`.
 
     Args:
-        y_pred_decoded: one ``(k, 7)`` array per image whose column 0 is the box index.
-        num_boxes_per_pred_layer: boxes per predictor layer, in ``y_pred`` order (see
-            :func:`get_num_boxes_per_pred_layer`).
+        y_pred_decoded: one `(k, 7)` array per image whose column 0 is the box index.
+        num_boxes_per_pred_layer: boxes per predictor layer, in `y_pred` order (see
+            `get_num_boxes_per_pred_layer`).
 
     Returns:
         One list per image with the 0-based predictor layer index of each row.

@@ -90,7 +90,7 @@ class _Camera:
 class _Face:
     """A planar rectangle in the world, addressed by fractions (a, b) in [0, 1]^2.
 
-    ``a`` runs along ``ea`` (left to right for billboards), ``b`` along ``eb`` (top to bottom).
+    `a` runs along `ea` (left to right for billboards), `b` along `eb` (top to bottom).
     """
 
     def __init__(self, cam: _Camera, origin, ea, eb):
@@ -150,5 +150,5 @@ def _sample_camera(rng: np.random.Generator, height: int, width: int) -> _Camera
 
 
 def _far_biased_depth(rng: np.random.Generator, z_min: float, z_max: float, bias: float) -> float:
-    """Log-uniform depth, skewed to the far end when ``bias`` < 1."""
+    """Log-uniform depth, skewed to the far end when `bias` < 1."""
     return float(z_min * (z_max / z_min) ** (rng.random() ** bias))

@@ -93,7 +93,7 @@ class _Canvas:
 
 @dataclass
 class _Item:
-    """Something standing on the road scene, drawn back to front by ``depth``."""
+    """Something standing on the road scene, drawn back to front by `depth`."""
 
     depth: float
     class_id: int  # 0 for clutter

@@ -16,7 +16,7 @@ from data_generator.synthetic_traffic.writers import generate_dataset
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m data_generator.synthetic_traffic OUTPUT_DIR [options]``."""
+    """Command line: `python -m data_generator.synthetic_traffic OUTPUT_DIR [options]`."""
     parser = argparse.ArgumentParser(
         prog="python -m data_generator.synthetic_traffic",
         description="Write the synthetic road-traffic dataset (Udacity layout, 5 classes).",

@@ -8,10 +8,10 @@ layout of the per-frame box arrays the renderer returns.
 from __future__ import annotations
 
 CLASS_NAMES = ("background", "car", "truck", "pedestrian", "bicyclist", "traffic_light")
-"""Class names by class id; pass as ``classes`` to ``DataGenerator.parse_xml``."""
+"""Class names by class id; pass as `classes` to `DataGenerator.parse_xml`."""
 
 CSV_HEADER = ("frame", "xmin", "xmax", "ymin", "ymax", "class_id")
-"""Header of ``labels_train.csv`` / ``labels_val.csv`` (one row per box)."""
+"""Header of `labels_train.csv` / `labels_val.csv` (one row per box)."""
 
 FORMATS = ("csv", "voc", "coco")
 SPLITS = ("train", "val")

@@ -85,7 +85,7 @@ def _foot_shadow(item: _Item, light: _Lighting) -> np.ndarray:
 
 
 def _scale_rgb(img: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    """``img * factor[..., None]`` for a float32 (H, W, 3) image and (H, W) factor."""
+    """`img * factor[..., None]` for a float32 (H, W, 3) image and (H, W) factor."""
     return cv2.multiply(img, cv2.merge((factor, factor, factor)))
 
 
@@ -93,8 +93,8 @@ def _scale_rgb(img: np.ndarray, factor: np.ndarray) -> np.ndarray:
 def _noise_bank(height: int, width: int) -> tuple:
     """Fixed noise fields shared by all frames, read at random offsets.
 
-    Returns (fine, coarse): ``fine`` is flat unit Gaussian noise, a frame's worth of values
-    plus ``_BANK_SLACK``; ``coarse`` is a smooth 2-D field 64 px larger than the frame.
+    Returns (fine, coarse): `fine` is flat unit Gaussian noise, a frame's worth of values
+    plus `_BANK_SLACK`; `coarse` is a smooth 2-D field 64 px larger than the frame.
     """
     gen = np.random.default_rng(20240531)
     fine = gen.normal(0, 1, height * width * 3 + _BANK_SLACK).astype(np.float32)

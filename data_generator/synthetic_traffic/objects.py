@@ -293,7 +293,7 @@ def _vehicle_item(cam, x, z, st, heading, forward, paint_end, paint_side, class_
     """A vehicle as a box with shaped faces.
 
     heading 'along': drives along Z, its footprint is [x-w/2, x+w/2] x [z, z+L]; we see the
-    end face at z (rear when ``forward``) and one long side if it is off-centre.
+    end face at z (rear when `forward`) and one long side if it is off-centre.
     heading 'cross': drives along X, footprint [x-L/2, x+L/2] x [z, z+w]; we see its side.
     """
     w, h, length = st.width, st.height, st.length

@@ -199,23 +199,23 @@ def render_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one synthetic traffic frame in memory.
 
-    ``render_scene(seed, i, split)`` gives exactly the pixels and labels of frame ``i`` of that
-    split in a dataset written by :func:`generate_dataset` with the same seed and image size.
+    `render_scene(seed, i, split)` gives exactly the pixels and labels of frame `i` of that
+    split in a dataset written by `generate_dataset` with the same seed and image size.
 
     Args:
         seed: Dataset seed (non-negative integer).
         index: Frame index within the split (non-negative integer).
-        split: ``'train'`` or ``'val'``.
+        split: `'train'` or `'val'`.
         img_height: Image height in pixels (>= 64).
         img_width: Image width in pixels (>= 64).
         jpeg: If True, return the image after the JPEG round trip the dataset files go
             through; if False, the image before compression.
 
     Returns:
-        ``(image, labels)``: ``image`` is an RGB uint8 array of shape
-        ``(img_height, img_width, 3)``; ``labels`` is an int array of shape ``(k, 5)`` with
-        rows ``(class_id, xmin, ymin, xmax, ymax)`` in pixels (the library's default
-        ``labels_output_format``), ``k`` >= 0. Coordinates are inclusive pixel indices.
+        `(image, labels)`: `image` is an RGB uint8 array of shape
+        `(img_height, img_width, 3)`; `labels` is an int array of shape `(k, 5)` with
+        rows `(class_id, xmin, ymin, xmax, ymax)` in pixels (the library's default
+        `labels_output_format`), `k` >= 0. Coordinates are inclusive pixel indices.
 
     Raises:
         ValueError: On a negative seed or index, an unknown split or a too small image size.

@@ -33,7 +33,7 @@ from data_generator.synthetic_traffic.render import _check_size, _make_frame
 
 
 def frame_name(split: str, index: int) -> str:
-    """File name of frame ``index`` of ``split``, e.g. ``'train_000042.jpg'``."""
+    """File name of frame `index` of `split`, e.g. `'train_000042.jpg'`."""
     return f"{split}_{index:06d}.jpg"
 
 
@@ -183,9 +183,9 @@ def generate_dataset(
     workers: int | None = None,
     verbose: bool = True,
 ) -> dict:
-    """Write a synthetic road-traffic dataset to ``output_dir``.
+    """Write a synthetic road-traffic dataset to `output_dir`.
 
-    Layout (``N`` = frame index, six digits)::
+    Layout (`N` = frame index, six digits)::
 
         output_dir/train_N.jpg, val_N.jpg       the frames (JPEG, RGB)
         output_dir/labels_train.csv, labels_val.csv          formats 'csv'
@@ -193,14 +193,14 @@ def generate_dataset(
         output_dir/ImageSets/Main/train.txt, val.txt         formats 'voc'
         output_dir/annotations/instances_train.json, ...val  formats 'coco'
 
-    The CSV files have the header ``frame,xmin,xmax,ymin,ymax,class_id`` and one row per box
-    (``minmax`` format, integer pixels); read them with ``DataGenerator.parse_csv(images_dir=
+    The CSV files have the header `frame,xmin,xmax,ymin,ymax,class_id` and one row per box
+    (`minmax` format, integer pixels); read them with `DataGenerator.parse_csv(images_dir=
     output_dir, labels_filename=..., input_format=['image_name', 'xmin', 'xmax', 'ymin',
-    'ymax', 'class_id'])``. Frames without boxes (a few percent) have no CSV row, so only
+    'ymax', 'class_id'])`. Frames without boxes (a few percent) have no CSV row, so only
     the VOC and COCO formats list them. VOC files use the class names of
-    :data:`CLASS_NAMES` (pass ``classes=CLASS_NAMES`` to ``parse_xml``) and the same pixel
-    values as the CSV; COCO boxes are ``[xmin, ymin, xmax - xmin, ymax - ymin]`` with
-    category ids 1..5 and image ids ``N + 1``.
+    `CLASS_NAMES` (pass `classes=CLASS_NAMES` to `parse_xml`) and the same pixel
+    values as the CSV; COCO boxes are `[xmin, ymin, xmax - xmin, ymax - ymin]` with
+    category ids 1..5 and image ids `N + 1`.
 
     Args:
         output_dir: Folder to write into (created if missing). Files of the same names are
@@ -208,8 +208,8 @@ def generate_dataset(
             files only list the frames of this run.
         n_train: Number of training frames.
         n_val: Number of validation frames.
-        seed: Seed; frame ``N`` of a split depends only on ``(seed, split, N)`` and the size.
-        formats: Any of ``'csv'``, ``'voc'``, ``'coco'``.
+        seed: Seed; frame `N` of a split depends only on `(seed, split, N)` and the size.
+        formats: Any of `'csv'`, `'voc'`, `'coco'`.
         img_height: Frame height in pixels.
         img_width: Frame width in pixels.
         workers: Worker processes; None uses every available core, 0 or 1 work in-process.
@@ -217,13 +217,13 @@ def generate_dataset(
         verbose: Show tqdm progress bars.
 
     Returns:
-        A dict with ``images_dir`` and, per split, ``n_<split>``, ``boxes_<split>`` (box
-        count) and the label paths written: ``labels_<split>`` (CSV), ``image_set_<split>``
-        and ``annotations_dir`` (VOC), ``coco_<split>`` (COCO). Paths are strings.
+        A dict with `images_dir` and, per split, `n_<split>`, `boxes_<split>` (box
+        count) and the label paths written: `labels_<split>` (CSV), `image_set_<split>`
+        and `annotations_dir` (VOC), `coco_<split>` (COCO). Paths are strings.
 
     Raises:
         ValueError: On negative counts or seed, unknown formats, bad workers or image size.
-        OSError: If ``output_dir`` cannot be created or written.
+        OSError: If `output_dir` cannot be created or written.
     """
     formats, workers = _check_generate_args(n_train, n_val, seed, formats, workers)
     _check_size(img_height, img_width)

@@ -192,8 +192,8 @@ def test_traffic_lights_hang_above_the_cars(sample_labels):
 
 
 def _placed(box, visible: int, in_frame: int, total: int) -> tuple:
-    """A fake placed object: a 40x50 patch at (0, 0) with ``in_frame`` solid pixels, of which
-    ``visible`` are still its own in the id map; ``total`` counts those outside the frame too."""
+    """A fake placed object: a 40x50 patch at (0, 0) with `in_frame` solid pixels, of which
+    `visible` are still its own in the id map; `total` counts those outside the frame too."""
     solid = np.zeros((40, 50), bool)
     solid.flat[:in_frame] = True
     ids = np.zeros((H, W), np.int32)

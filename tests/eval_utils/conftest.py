@@ -21,7 +21,7 @@ INPUT_PREDICTIONS = [
 
 
 class ScriptedModel:
-    """Stands in for a Keras model: ``predict`` returns prepared outputs image by image."""
+    """Stands in for a Keras model: `predict` returns prepared outputs image by image."""
 
     def __init__(self, outputs_per_image):
         self.outputs = [np.asarray(o, dtype=np.float32) for o in outputs_per_image]
@@ -36,7 +36,7 @@ class ScriptedModel:
 
 
 def padded(rows, top_k=4):
-    """Decoded rows zero-padded to ``(top_k, 6)`` as inference-mode models output them."""
+    """Decoded rows zero-padded to `(top_k, 6)` as inference-mode models output them."""
     out = np.zeros((top_k, 6), dtype=np.float32)
     out[: len(rows)] = np.reshape(rows, (-1, 6))
     return out

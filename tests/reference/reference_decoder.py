@@ -1,20 +1,20 @@
 """Reference decoders written the straightforward way: one image, one class, one box at a time.
 
-These functions give the same detections as ``ssd_encoder_decoder.ssd_output_decoder`` but take
+These functions give the same detections as `ssd_encoder_decoder.ssd_output_decoder` but take
 the direct route of the original library: the boxes of each image and each class are thresholded
-separately and non-maximum suppression is a Python ``while`` loop that picks the best remaining box,
+separately and non-maximum suppression is a Python `while` loop that picks the best remaining box,
 then drops every box overlapping it too much. They serve two purposes:
 
 * a slow but obviously correct reference for the tests;
-* the speed baseline of ``benchmarks/bench_encoder_decoder.py`` and
-  ``benchmarks/bench_decode_vs_original.py`` (same signatures as the real decoders, so a
+* the speed baseline of `benchmarks/bench_encoder_decoder.py` and
+  `benchmarks/bench_decode_vs_original.py` (same signatures as the real decoders, so a
   benchmark can call either).
 
-Rows are ``[class_id, confidence, xmin, ymin, xmax, ymax]`` (corners; pixels if
-``normalize_coords``). An image without detections gives an empty ``(0, 6)`` array (the original
-gave shape ``(0,)``). Rows come in the loop's natural order (classes
-ascending, inside a class the order the suppression loop kept them); a ``top_k`` cut uses
-``np.argpartition`` like the original, so after a cut the order is arbitrary.
+Rows are `[class_id, confidence, xmin, ymin, xmax, ymax]` (corners; pixels if
+`normalize_coords`). An image without detections gives an empty `(0, 6)` array (the original
+gave shape `(0,)`). Rows come in the loop's natural order (classes
+ascending, inside a class the order the suppression loop kept them); a `top_k` cut uses
+`np.argpartition` like the original, so after a cut the order is arbitrary.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ ROW_WIDTH = 6
 def _decoded_corners(y_pred, input_coords, normalize_coords, img_height, img_width):
     """Offsets -> absolute corners, following the original's arithmetic step by step.
 
-    The arithmetic runs in ``y_pred``'s dtype; boxes converted from centroids or minmax are then
-    stored as float64 (the original's ``convert_coordinates`` did that), corners stay as they are.
+    The arithmetic runs in `y_pred`'s dtype; boxes converted from centroids or minmax are then
+    stored as float64 (the original's `convert_coordinates` did that), corners stay as they are.
     """
     if normalize_coords and (img_height is None or img_width is None):
         raise ValueError("normalize_coords=True needs img_height and img_width")
@@ -69,13 +69,13 @@ def greedy_nms_loop(
     """Greedy NMS by the book; returns the kept indices in the order they were kept.
 
     Args:
-        scores: ``(k,)`` confidences.
-        boxes: ``(k, 4)`` corners.
-        iou_threshold: boxes with IoU above it (more exactly: not ``<=``) with a kept box go.
-        border_pixels: passed to ``iou``.
+        scores: `(k,)` confidences.
+        boxes: `(k, 4)` corners.
+        iou_threshold: boxes with IoU above it (more exactly: not `<=`) with a kept box go.
+        border_pixels: passed to `iou`.
 
     Returns:
-        int array of indices into ``scores``.
+        int array of indices into `scores`.
     """
     remaining = np.arange(len(scores))
     kept = []
@@ -123,10 +123,10 @@ def decode_detections(
     img_width: float | None = None,
     border_pixels: str = "half",
 ) -> list[np.ndarray]:
-    """Per-class decoding, the original's way: per image and class, threshold (``>``) and NMS loop.
+    """Per-class decoding, the original's way: per image and class, threshold (`>`) and NMS loop.
 
-    Same arguments and detections as ``ssd_output_decoder.decode_detections``; returns one
-    ``(k, 6)`` float64 array per image.
+    Same arguments and detections as `ssd_output_decoder.decode_detections`; returns one
+    `(k, 6)` float64 array per image.
     """
     corners = _decoded_corners(y_pred, input_coords, normalize_coords, img_height, img_width)
     n_classes = y_pred.shape[-1] - 12
@@ -161,10 +161,10 @@ def decode_detections_fast(
     img_width: float | None = None,
     border_pixels: str = "half",
 ) -> list[np.ndarray]:
-    """Class-agnostic decoding per image: argmax class, threshold (``>=``), one NMS loop.
+    """Class-agnostic decoding per image: argmax class, threshold (`>=`), one NMS loop.
 
-    Same arguments and detections as ``ssd_output_decoder.decode_detections_fast``; returns one
-    ``(k, 6)`` float64 array per image.
+    Same arguments and detections as `ssd_output_decoder.decode_detections_fast`; returns one
+    `(k, 6)` float64 array per image.
     """
     corners = _decoded_corners(y_pred, input_coords, normalize_coords, img_height, img_width)
     class_scores = y_pred[:, :, :-12]
@@ -190,9 +190,9 @@ def greedy_nms(
     coords: str = "corners",
     border_pixels: str = "half",
 ) -> list[np.ndarray]:
-    """Class-agnostic NMS of a list of ``(k, 6)`` decoded arrays (score column 1), per image.
+    """Class-agnostic NMS of a list of `(k, 6)` decoded arrays (score column 1), per image.
 
-    Same as ``ssd_output_decoder.greedy_nms`` for ``coords='corners'`` (the only one handled).
+    Same as `ssd_output_decoder.greedy_nms` for `coords='corners'` (the only one handled).
     """
     if coords != "corners":
         raise ValueError("the reference only handles corners")

@@ -1,15 +1,15 @@
 """Reference encoder written the straightforward way: one image at a time.
 
-:func:`encode_per_image` produces the same ``y_encoded`` as ``SSDInputEncoder.__call__`` but takes
+`encode_per_image` produces the same `y_encoded` as `SSDInputEncoder.__call__` but takes
 the direct route of the original library: the target template is tiled layer by layer for the
 batch, then every image gets its own IoU matrix, its own greedy bipartite matching
-(``match_bipartite_greedy``) and its own threshold matching (``match_multi``), and the offsets are
+(`match_bipartite_greedy`) and its own threshold matching (`match_multi`), and the offsets are
 finally encoded over the whole tensor, unmatched anchors included. It serves two purposes:
 
-* the speed baseline of ``benchmarks/bench_encoder_decoder.py``;
+* the speed baseline of `benchmarks/bench_encoder_decoder.py`;
 * a slow but obviously correct reference for the encoder tests.
 
-It reads the anchors and settings of an existing ``SSDInputEncoder`` and does no input checking
+It reads the anchors and settings of an existing `SSDInputEncoder` and does no input checking
 beyond the degenerate-box test the original had.
 """
 
@@ -25,7 +25,7 @@ from ssd_encoder_decoder.ssd_input_encoder import DegenerateBoxError, SSDInputEn
 
 
 def tiled_template(encoder: SSDInputEncoder, batch_size: int) -> np.ndarray:
-    """The ``(B, N, C + 12)`` template built like the original: tile every layer, concatenate."""
+    """The `(B, N, C + 12)` template built like the original: tile every layer, concatenate."""
     layers = [
         np.tile(boxes[np.newaxis], (batch_size, 1, 1, 1, 1)).reshape(batch_size, -1, 4)
         for boxes in encoder.boxes_list
@@ -37,7 +37,7 @@ def tiled_template(encoder: SSDInputEncoder, batch_size: int) -> np.ndarray:
 
 
 def _labels_in_coords(encoder: SSDInputEncoder, labels: np.ndarray) -> np.ndarray:
-    """One image's ``(k, 5)`` labels with the box columns in the encoder's format and scale."""
+    """One image's `(k, 5)` labels with the box columns in the encoder's format and scale."""
     labels = labels.astype(float)
     if encoder.normalize_coords:
         labels[:, [2, 4]] /= encoder.img_height
@@ -50,7 +50,7 @@ def _labels_in_coords(encoder: SSDInputEncoder, labels: np.ndarray) -> np.ndarra
 
 
 def _match_one_image(encoder: SSDInputEncoder, y_item: np.ndarray, labels: np.ndarray) -> None:
-    """Matches one image's boxes to the anchors and writes them into ``y_item`` (N, C + 12)."""
+    """Matches one image's boxes to the anchors and writes them into `y_item` (N, C + 12)."""
     if np.any(labels[:, 3] - labels[:, 1] <= 0) or np.any(labels[:, 4] - labels[:, 2] <= 0):
         raise DegenerateBoxError(f"degenerate ground-truth box in {labels.tolist()}")
     labels = _labels_in_coords(encoder, labels)
@@ -75,7 +75,7 @@ def _match_one_image(encoder: SSDInputEncoder, y_item: np.ndarray, labels: np.nd
 
 
 def _encode_in_place(y: np.ndarray, coords: str) -> None:
-    """Replaces the ground-truth columns ``[..., -12:-8]`` by offsets from the anchors."""
+    """Replaces the ground-truth columns `[..., -12:-8]` by offsets from the anchors."""
     if coords == "centroids":
         y[:, :, [-12, -11]] -= y[:, :, [-8, -7]]
         y[:, :, [-12, -11]] /= y[:, :, [-6, -5]] * y[:, :, [-4, -3]]
@@ -95,16 +95,16 @@ def _encode_in_place(y: np.ndarray, coords: str) -> None:
 def encode_per_image(
     encoder: SSDInputEncoder, ground_truth_labels: Sequence[np.ndarray], diagnostics: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Encodes a batch like ``encoder(ground_truth_labels, diagnostics)``, image by image.
+    """Encodes a batch like `encoder(ground_truth_labels, diagnostics)`, image by image.
 
     Args:
         encoder: The encoder whose anchors and settings are used.
-        ground_truth_labels: One ``(k, 5)`` array per image, rows
-            ``(class_id, xmin, ymin, xmax, ymax)`` in pixels; size-0 arrays for no objects.
+        ground_truth_labels: One `(k, 5)` array per image, rows
+            `(class_id, xmin, ymin, xmax, ymax)` in pixels; size-0 arrays for no objects.
         diagnostics: Also return the copy with zeroed offset columns.
 
     Returns:
-        ``y_encoded`` ``(B, N, C + 12)`` float64, or ``(y_encoded, y_matched_anchors)``.
+        `y_encoded` `(B, N, C + 12)` float64, or `(y_encoded, y_matched_anchors)`.
     """
     y = tiled_template(encoder, len(ground_truth_labels))
     y[:, :, encoder.background_id] = 1

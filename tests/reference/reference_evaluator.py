@@ -3,7 +3,7 @@
 This is the straightforward formulation (the way the original library scores predictions): for
 each class, rank the predictions, then walk through them one at a time, compute the IoU with the
 ground truth boxes of the same image and class, and claim the best box. It is the baseline of
-``bench_evaluator.py`` and the slow reference the tests compare the vectorised evaluator with.
+`bench_evaluator.py` and the slow reference the tests compare the vectorised evaluator with.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def match_one_class(
     border_pixels: str = "include",
     sorting_algorithm: str = "quicksort",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """True/false positive flags (ranked order) of one class's ``(id, conf, 4 corners)`` tuples."""
+    """True/false positive flags (ranked order) of one class's `(id, conf, 4 corners)` tuples."""
     n = len(predictions)
     true_pos = np.zeros(n, dtype=np.int64)
     false_pos = np.zeros(n, dtype=np.int64)
@@ -100,7 +100,7 @@ def evaluate(
 ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
     """Mean AP ('sample' mode) plus the per-class true/false positive flags (index 0 dummy).
 
-    Labels are ``(k, 5)`` arrays in the default layout (class_id, xmin, ymin, xmax, ymax).
+    Labels are `(k, 5)` arrays in the default layout (class_id, xmin, ymin, xmax, ymax).
     """
     ground_truth = _ground_truth_by_image(labels, image_ids, eval_neutral)
     num_gt = np.zeros(n_classes + 1, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""Tests of the ``ssd-keras`` command line (``ssd_app.cli``) on a tiny synthetic dataset."""
+"""Tests of the `ssd-keras` command line (`ssd_app.cli`) on a tiny synthetic dataset."""
 
 from __future__ import annotations
 
@@ -231,9 +231,9 @@ def test_debug_flag_shows_the_traceback(tmp_path, capsys):
 def test_ssd300_configuration_matches_its_encoder():
     from ssd_app import _cli_train
 
-    config = setup.MODEL_CONFIGS["ssd300"]
-    model = _cli_train.build_model(config, n_classes=20, learning_rate=0.001)
-    encoder = _cli_train.input_encoder(config, model, n_classes=20)
+    preset = setup.MODEL_PRESETS["ssd300"]
+    model = _cli_train.build_model(preset, n_classes=20, learning_rate=0.001)
+    encoder = _cli_train.input_encoder(preset, model)
     labels = [np.array([[7, 50.0, 60.0, 150.0, 200.0]])]
     encoded = encoder(labels)
     assert encoded.shape[1:] == tuple(model.outputs[0].shape[1:]) == (8732, 33)
@@ -263,7 +263,7 @@ def _write_csv(path, header, rows):
 
 
 def _reordered_labels(data, path, header):
-    """The training labels rewritten with the columns in the order of ``header``."""
+    """The training labels rewritten with the columns in the order of `header`."""
     with open(data["labels_train"], encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     source = {"image_name": "frame", "filename": "frame", "image": "frame"}
@@ -559,18 +559,13 @@ def test_full_disk_leaves_no_checkpoint_under_a_final_name(data, tmp_path, monke
 @pytest.fixture(scope="module")
 def nan_models(trained, tmp_path_factory):
     """A training-mode and an inference-mode (decoding in the graph) model with NaN weights."""
-    from models.keras_ssd7 import build_model
 
     folder = tmp_path_factory.mktemp("nan")
     model = setup.load_model(os.path.join(trained, "model.keras"))
     layer = model.get_layer("boxes7")
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel, np.full_like(bias, np.nan)])
-    config = setup.SSD7_CONFIG
-    inference = build_model(
-        image_size=(config.img_height, config.img_width, 3), n_classes=5, mode="inference",
-        **dict(config.builder_kwargs, **config.encoder_kwargs),
-    )  # fmt: skip
+    inference = setup.MODEL_PRESETS["ssd7"].build_model(mode="inference", n_classes=5)
     inference.set_weights(model.get_weights())
     paths = {"training": folder / "nan.keras", "inference": folder / "nan_inference.keras"}
     model.save(paths["training"])
@@ -645,3 +640,43 @@ def test_subprocess_bad_argument_is_one_line():
         "ssd-keras: error: argument --iou-threshold: expected an IoU in (0, 1], got 'nan' "
         "(see 'ssd-keras predict --help')\n"
     )
+
+
+def test_predict_and_evaluate_decode_pixel_anchor_models_with_their_own_settings(
+    data, trained, tmp_path, capsys
+):
+    """A model built with the builders' default `normalize_coords=False` (anchors in pixels)
+    holding the same weights as the normalised one predicts the same boxes and the same mAP:
+    the decoding follows each model's own setting instead of assuming normalised anchors."""
+    normalised = setup.load_model(os.path.join(trained, "model.keras"))
+    pixels = setup.MODEL_PRESETS["ssd7"].build_model(n_classes=5, normalize_coords=False)
+    pixels.set_weights(normalised.get_weights())
+    pixel_path = str(tmp_path / "pixels.keras")
+    pixels.save(pixel_path)
+    images = sorted(n for n in os.listdir(data["images_dir"]) if n.startswith("val_"))[:4]
+    paths = [os.path.join(data["images_dir"], name) for name in images]
+    tables = {}
+    for name, model in (
+        ("normalised", os.path.join(trained, "model.keras")),
+        ("pixels", pixel_path),
+    ):
+        output_dir = tmp_path / name
+        args = ["predict", model, *paths, "--confidence", "0.2", "--output-dir", str(output_dir)]
+        assert cli.main(args) == 0
+        with open(output_dir / "detections.csv", encoding="utf-8") as file:
+            tables[name] = list(csv.DictReader(file))
+    assert sum(row["class_id"] != "" for row in tables["normalised"]) > 0
+    assert len(tables["pixels"]) == len(tables["normalised"])
+    for mine, theirs in zip(tables["pixels"], tables["normalised"], strict=True):
+        assert mine["image"] == theirs["image"] and mine["class_id"] == theirs["class_id"]
+        for column in ("confidence", "xmin", "ymin", "xmax", "ymax"):
+            if theirs[column]:
+                assert float(mine[column]) == pytest.approx(float(theirs[column]), abs=0.02)
+    capsys.readouterr()
+    maps = []
+    for model in (os.path.join(trained, "model.keras"), pixel_path):
+        args = ["evaluate", model, "--images-dir", data["images_dir"],
+                "--labels", data["labels_val"], "--confidence", "0.3"]  # fmt: skip
+        assert cli.main(args) == 0
+        maps.append(float(capsys.readouterr().out.strip().splitlines()[-1].split()[-1]))
+    assert maps[1] == pytest.approx(maps[0], abs=1e-3)

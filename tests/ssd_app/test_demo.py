@@ -1,4 +1,4 @@
-"""Tests of the main job ``ssd_app.demo`` (``make demo``) with a tiny dataset and budget."""
+"""Tests of the main job `ssd_app.demo` (`make demo`) with a tiny dataset and budget."""
 
 from __future__ import annotations
 

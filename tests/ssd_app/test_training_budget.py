@@ -1,4 +1,4 @@
-"""Tests of ``ssd_app.training_budget``: the warm-up + cosine curve and the budget callback."""
+"""Tests of `ssd_app.training_budget`: the warm-up + cosine curve and the budget callback."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_step_budget_spanning_epochs_logs_each_epoch():
 def test_optimizer_applies_each_scheduled_rate():
     """The rates reach the compiled train step, not just the variable (JAX syncs state lazily).
 
-    The loss is ``-mean(prediction)`` of a bias-free dense layer fed ones, so its gradient is
+    The loss is `-mean(prediction)` of a bias-free dense layer fed ones, so its gradient is
     exactly -1 and plain SGD moves the weight by the learning rate of every step.
     """
     inputs = keras.Input((1,))

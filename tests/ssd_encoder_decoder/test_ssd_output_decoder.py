@@ -2,7 +2,7 @@
 
 The vectorised decoders are checked against the reference cases recorded from the original
 library, against the straightforward per-image / per-class loop of
-``tests/reference/reference_decoder.py`` and against a pure-Python greedy NMS written from the
+`tests/reference/reference_decoder.py` and against a pure-Python greedy NMS written from the
 definition.
 """
 
@@ -64,14 +64,14 @@ def test_loop_baseline_reproduces_the_original(case):
 
 
 def _random_anchors(rng, n_boxes, input_coords):
-    """Relative anchors in ``input_coords`` format (as the encoder would store them)."""
+    """Relative anchors in `input_coords` format (as the encoder would store them)."""
     center = rng.uniform(0.05, 0.95, size=(n_boxes, 2))
     size = rng.uniform(0.05, 0.5, size=(n_boxes, 2))
     return _anchors_in(center, size, input_coords)
 
 
 def _anchors_in(center, size, input_coords):
-    """``(n, 4)`` anchors of the given centers and sizes in ``input_coords`` format."""
+    """`(n, 4)` anchors of the given centers and sizes in `input_coords` format."""
     corners = np.concatenate([center - size / 2, center + size / 2], axis=1)
     if input_coords == "centroids":
         return np.concatenate([center, size], axis=1)
@@ -90,7 +90,7 @@ def _random_y_pred(
     dtype=np.float32,
     round_scores=None,
 ):
-    """Raw output: background rows plus ``active`` rows with softmax scores and offsets."""
+    """Raw output: background rows plus `active` rows with softmax scores and offsets."""
     logits = np.zeros((n_images, n_boxes, n_classes))
     logits[:, :, 0] = 6.0
     is_active = rng.random((n_images, n_boxes)) < active
@@ -268,7 +268,7 @@ def nms_passes(monkeypatch):
 def _clustered_y_pred(
     rng, n_images=3, n_clusters=12, per_cluster=25, n_classes=4, input_coords="centroids"
 ):
-    """Dense raw output: every cluster is ``per_cluster`` nearly identical boxes.
+    """Dense raw output: every cluster is `per_cluster` nearly identical boxes.
 
     NMS keeps about one box per cluster and class, so most candidates are suppressed and the
     best candidates of an image hold few survivors.
@@ -361,7 +361,7 @@ def test_sparse_images_need_only_their_best_candidates(nms_passes):
 
 
 def _first_rows_in_score_order(rows, top_k):
-    """The ``top_k`` best rows, ties going to the earlier row (what argpartition need not do)."""
+    """The `top_k` best rows, ties going to the earlier row (what argpartition need not do)."""
     return rows[np.argsort(-rows[:, 1], kind="stable")[:top_k]]
 
 
@@ -455,7 +455,7 @@ def test_decode_detections_fast_tie_with_background_is_background():
 
 
 def _python_iou(a, b, d):
-    """IoU as defined by the library: intersection without ``d``, areas with it."""
+    """IoU as defined by the library: intersection without `d`, areas with it."""
     inter_w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     inter_h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     intersection = inter_w * inter_h
@@ -471,7 +471,7 @@ def _python_greedy_nms(scores, boxes, threshold, border_pixels="half"):
     """Indices kept by greedy NMS, in the order they are kept (slow, from the definition).
 
     Repeatedly take the best remaining box (the first one on ties, a NaN score first, as
-    ``np.argmax`` does) and remove every remaining box whose IoU with it is not ``<=`` the
+    `np.argmax` does) and remove every remaining box whose IoU with it is not `<=` the
     threshold.
     """
     d = BORDER_OFFSET[border_pixels]
@@ -488,7 +488,7 @@ def _python_greedy_nms(scores, boxes, threshold, border_pixels="half"):
 
 
 def _nms_rows(rng, n_boxes, grid):
-    """``[class, score, xmin, ymin, xmax, ymax]`` rows on an integer grid (many exact ties)."""
+    """`[class, score, xmin, ymin, xmax, ymax]` rows on an integer grid (many exact ties)."""
     xy = rng.integers(0, grid, size=(n_boxes, 2))
     wh = rng.integers(1, grid // 2, size=(n_boxes, 2))
     scores = rng.integers(1, 8, size=n_boxes) / 8
@@ -511,7 +511,7 @@ def test_greedy_nms_matches_definition(seed, threshold, border_pixels):
 
 
 def _boxes_at_iou(threshold, perturbation):
-    """A 10x10 box and a 10 x h box inside it whose IoU is ``threshold`` (+ perturbation)."""
+    """A 10x10 box and a 10 x h box inside it whose IoU is `threshold` (+ perturbation)."""
     height = 10 * threshold + perturbation
     return [[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, height]]
 
