@@ -1,7 +1,7 @@
 """Model configurations, datasets and model files for the command-line interface.
 
 The two model configurations repeat the numbers of the tutorials: SSD7 on the road-traffic data
-(``notebooks/ssd7_training.ipynb``) and SSD300 on Pascal VOC (``notebooks/ssd300_training.ipynb``).
+(`notebooks/ssd7_training.ipynb`) and SSD300 on Pascal VOC (`notebooks/ssd300_training.ipynb`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,16 +23,18 @@ from data_generator.object_detection_2d_data_generator import DataGenerator
 from data_generator.object_detection_2d_geometric_ops import Resize
 from data_generator.object_detection_2d_photometric_ops import ConvertTo3Channels
 from data_generator.parsers import CSV_HEADER_NAMES, header_columns
+from models.presets import SSD7_ROAD_TRAFFIC, SSD300_VOC
+from ssd_encoder_decoder.output_layout import raw_predictions
 
 IGNORED_CSV_COLUMN = "ignored"
-"""``input_format`` entry of a CSV column whose header is none of :data:`CSV_HEADER_NAMES`."""
+"""`input_format` entry of a CSV column whose header is none of `CSV_HEADER_NAMES`."""
 
 VOC_CLASSES = (
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
     "train", "tvmonitor",
 )  # fmt: skip
-"""The 20 positive Pascal VOC class names, the default of ``--classes``."""
+"""The 20 positive Pascal VOC class names, the default of `--classes`."""
 
 
 _CUSTOM_OBJECT_MODULES = (
@@ -47,77 +49,11 @@ _CUSTOM_OBJECT_MODULES = (
 
 
 class CliError(Exception):
-    """Bad user input; ``main`` prints its message as one line and exits with code 2."""
+    """Bad user input; `main` prints its message as one line and exits with code 2."""
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """Anchor and input settings shared by the model builder and the input encoder.
-
-    Attributes:
-        name: ``'ssd7'`` or ``'ssd300'``.
-        img_height, img_width: Model input size in pixels.
-        builder_kwargs: Extra keyword arguments of the model builder.
-        encoder_kwargs: Anchor keyword arguments shared by builder and ``SSDInputEncoder``.
-        neg_iou_limit: The encoder's ``neg_iou_limit``.
-    """
-
-    name: str
-    img_height: int
-    img_width: int
-    builder_kwargs: dict = field(default_factory=dict)
-    encoder_kwargs: dict = field(default_factory=dict)
-    neg_iou_limit: float = 0.3
-
-
-SSD7_CONFIG = ModelConfig(
-    name="ssd7",
-    img_height=300,
-    img_width=480,
-    builder_kwargs={"l2_regularization": 0.0005, "subtract_mean": 127.5, "divide_by_stddev": 127.5},
-    encoder_kwargs={
-        "scales": [0.08, 0.16, 0.32, 0.64, 0.96],
-        "aspect_ratios_global": [0.5, 1.0, 2.0],
-        "two_boxes_for_ar1": True,
-        "steps": None,
-        "offsets": None,
-        "clip_boxes": False,
-        "variances": [1.0, 1.0, 1.0, 1.0],
-        "normalize_coords": True,
-    },
-    neg_iou_limit=0.3,
-)
-
-SSD300_CONFIG = ModelConfig(
-    name="ssd300",
-    img_height=300,
-    img_width=300,
-    builder_kwargs={
-        "l2_regularization": 0.0005,
-        "subtract_mean": [123, 117, 104],
-        "swap_channels": [2, 1, 0],
-    },
-    encoder_kwargs={
-        "scales": [0.1, 0.2, 0.37, 0.54, 0.71, 0.88, 1.05],
-        "aspect_ratios_per_layer": [
-            [1.0, 2.0, 0.5],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0],
-            [1.0, 2.0, 0.5],
-            [1.0, 2.0, 0.5],
-        ],
-        "two_boxes_for_ar1": True,
-        "steps": [8, 16, 32, 64, 100, 300],
-        "offsets": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
-        "clip_boxes": False,
-        "variances": [0.1, 0.1, 0.2, 0.2],
-        "normalize_coords": True,
-    },
-    neg_iou_limit=0.5,
-)
-
-MODEL_CONFIGS = {"ssd7": SSD7_CONFIG, "ssd300": SSD300_CONFIG}
+MODEL_PRESETS = {"ssd7": SSD7_ROAD_TRAFFIC, "ssd300": SSD300_VOC}
+"""The models `train --model` offers (their anchors, input size and matching thresholds)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +61,7 @@ class DataSource:
     """Where one split of a dataset lives.
 
     Attributes:
-        data_format: ``'csv'``, ``'voc'`` or ``'coco'``.
+        data_format: `'csv'`, `'voc'` or `'coco'`.
         images_dir: Folder of the images.
         labels: CSV labels file, VOC image set file or COCO JSON file.
         annotations_dir: Folder of the VOC XML files (VOC only).
@@ -140,8 +76,8 @@ class DataSource:
 
 
 def data_source(args: Any, labels: str) -> DataSource:
-    """The :class:`DataSource` described by parsed ``--data-format``, ``--images-dir``,
-    ``--annotations-dir`` and ``--classes`` options and one labels path."""
+    """The `DataSource` described by parsed `--data-format`, `--images-dir`,
+    `--annotations-dir` and `--classes` options and one labels path."""
     return DataSource(
         data_format=args.data_format,
         images_dir=args.images_dir,
@@ -152,7 +88,7 @@ def data_source(args: Any, labels: str) -> DataSource:
 
 
 def require_path(path: str | None, what: str, directory: bool = False) -> str:
-    """Returns ``path`` if it exists (as a folder if ``directory``), raising :class:`CliError`."""
+    """Returns `path` if it exists (as a folder if `directory`), raising `CliError`."""
     if path is None:
         raise CliError(f"{what} is required")
     exists = os.path.isdir(path) if directory else os.path.exists(path)
@@ -168,18 +104,18 @@ def _accepted_header_names() -> str:
 
 
 def csv_input_format(labels_path: str) -> list[str]:
-    """The ``parse_csv`` ``input_format`` of a CSV labels file, read from its header line.
+    """The `parse_csv` `input_format` of a CSV labels file, read from its header line.
 
-    Every column of ``data_generator.parsers.CSV_HEADER_NAMES`` (the names ``parse_csv`` knows,
+    Every column of `data_generator.parsers.CSV_HEADER_NAMES` (the names `parse_csv` knows,
     case, spaces and hyphens ignored) must be named exactly once, in any order; other columns are
-    ignored (:data:`IGNORED_CSV_COLUMN`). The list ends at the last needed column.
+    ignored (`IGNORED_CSV_COLUMN`). The list ends at the last needed column.
 
     Args:
         labels_path: The CSV file.
 
     Returns:
-        The column names in the file's order, e.g. ``['image_name', 'xmin', 'ymin', 'xmax',
-        'ymax', 'class_id']`` for the header ``frame,xmin,ymin,xmax,ymax,class_id``.
+        The column names in the file's order, e.g. `['image_name', 'xmin', 'ymin', 'xmax',
+        'ymax', 'class_id']` for the header `frame,xmin,ymin,xmax,ymax,class_id`.
 
     Raises:
         CliError: If the file is empty or its header lacks a column or names one twice.
@@ -208,8 +144,8 @@ def csv_input_format(labels_path: str) -> list[str]:
 
 
 def count_boxes(dataset: DataGenerator) -> int:
-    """Number of ground-truth boxes of ``dataset`` that count in an evaluation (boxes marked
-    evaluation-neutral, such as Pascal VOC's ``difficult`` ones, do not)."""
+    """Number of ground-truth boxes of `dataset` that count in an evaluation (boxes marked
+    evaluation-neutral, such as Pascal VOC's `difficult` ones, do not)."""
     labels = dataset.labels or []
     neutral = dataset.eval_neutral or [None] * len(labels)
     total = 0
@@ -220,20 +156,20 @@ def count_boxes(dataset: DataGenerator) -> int:
 
 
 def load_dataset(source: DataSource, n_classes: int | None) -> DataGenerator:
-    """Parses one split and checks that every class id lies in ``[1, n_classes]``.
+    """Parses one split and checks that every class id lies in `[1, n_classes]`.
 
     Args:
         source: The split to read.
         n_classes: Number of positive classes of the model; None skips the class id check
-            (for :func:`check_class_ids` once the model is known).
+            (for `check_class_ids` once the model is known).
 
     Returns:
-        A ``DataGenerator`` whose labels are ``(k, 5)`` arrays (class_id, xmin, ymin, xmax,
+        A `DataGenerator` whose labels are `(k, 5)` arrays (class_id, xmin, ymin, xmax,
         ymax; corners, absolute pixels).
 
     Raises:
         CliError: For a missing path, a CSV header that cannot be read (see
-            :func:`csv_input_format`) or a class id outside ``[1, n_classes]``.
+            `csv_input_format`) or a class id outside `[1, n_classes]`.
     """
     require_path(source.images_dir, "images", directory=True)
     require_path(source.labels, "labels")
@@ -261,7 +197,7 @@ def load_dataset(source: DataSource, n_classes: int | None) -> DataGenerator:
 
 
 def check_class_ids(labels: Any, n_classes: int, labels_path: str) -> None:
-    """Raises :class:`CliError` if a box's class id (column 0) is outside ``[1, n_classes]``."""
+    """Raises `CliError` if a box's class id (column 0) is outside `[1, n_classes]`."""
     if not labels:
         return
     class_ids = np.concatenate([np.asarray(boxes).reshape(-1, 5)[:, 0] for boxes in labels])
@@ -279,7 +215,7 @@ def evaluation_transformations(img_height: int, img_width: int) -> list:
 
 
 def ensure_writable_dir(path: str) -> str:
-    """Creates ``path`` if needed and checks that a file can be written into it.
+    """Creates `path` if needed and checks that a file can be written into it.
 
     Raises:
         CliError: If the folder cannot be created or written.
@@ -299,13 +235,13 @@ def ensure_writable_dir(path: str) -> str:
 def import_keras() -> Any:
     """Imports Keras (and its backend) without the backend's start-up log lines.
 
-    Unless the user has set ``TF_CPP_MIN_LOG_LEVEL`` (then nothing is hidden), it is set to 2 and
+    Unless the user has set `TF_CPP_MIN_LOG_LEVEL` (then nothing is hidden), it is set to 2 and
     the standard error stream is sent to the null device while the backend loads: TensorFlow
     prints notices such as "oneDNN custom operations are on" there while it is imported, before
     any log level applies. Errors raised by the import itself still propagate.
 
     Returns:
-        The ``keras`` module.
+        The `keras` module.
     """
     if "keras" in sys.modules or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
         import keras
@@ -337,14 +273,14 @@ def _quiet_absl_warnings() -> Iterator[None]:
 
 
 def save_model(model: Any, path: str) -> None:
-    """Saves ``model`` to ``path`` (``.keras`` or ``.h5``) so that no partial file is left behind.
+    """Saves `model` to `path` (`.keras` or `.h5`) so that no partial file is left behind.
 
     The file is written under a temporary name in the same folder and renamed when complete; if
-    saving fails, ``path`` keeps its previous content (or stays absent).
+    saving fails, `path` keeps its previous content (or stays absent).
 
     Raises:
         CliError: If the file cannot be written (a full disk, for example); the message names
-            ``path``.
+            `path`.
     """
     from misc_utils.atomic_write import atomic_path
 
@@ -357,9 +293,9 @@ def save_model(model: Any, path: str) -> None:
 
 
 def model_file_problem(path: str) -> str | None:
-    """Why ``path`` cannot be a saved model file, or None if its container looks intact.
+    """Why `path` cannot be a saved model file, or None if its container looks intact.
 
-    A ``.keras`` file must be a zip archive whose members pass their checksums, a ``.h5`` file
+    A `.keras` file must be a zip archive whose members pass their checksums, a `.h5` file
     an HDF5 file that opens; other files are left to Keras.
     """
     extension = os.path.splitext(path)[1].lower()
@@ -382,7 +318,7 @@ def model_file_problem(path: str) -> str | None:
 
 
 def load_model(path: str, compile: bool = False) -> Any:
-    """Loads a ``.keras`` or ``.h5`` SSD model (legacy Keras 2 ``.h5`` files included).
+    """Loads a `.keras` or `.h5` SSD model (legacy Keras 2 `.h5` files included).
 
     Raises:
         CliError: If the file does not exist, is corrupt (a truncated or damaged archive) or
@@ -411,49 +347,19 @@ def load_model(path: str, compile: bool = False) -> Any:
         raise CliError(f"cannot load model {path}: {message}") from error
 
 
-def model_input_size(model: Any) -> tuple[int, int]:
-    """``(height, width)`` of a model's input in pixels."""
-    shape = model.inputs[0].shape
-    return int(shape[1]), int(shape[2])
-
-
-def model_is_decoded(model: Any) -> bool:
-    """True for inference-mode models, whose output rows are already decoded boxes (6 columns)."""
-    return int(model.outputs[0].shape[-1]) == 6
-
-
-def raw_predictions(model: Any) -> Any:
-    """The symbolic tensor of a model's raw predictions ``(batch, n_boxes, n_classes + 13)``.
-
-    For a training-mode model its output; for an inference-mode model the input of its decoding
-    layer (``DecodeDetections`` or ``DecodeDetectionsFast``), or None if it has none.
-    """
-    if not model_is_decoded(model):
-        return model.outputs[0]
-    from keras_layers._decoding import DetectionDecoder
-
-    decoders = [layer for layer in model.layers if isinstance(layer, DetectionDecoder)]
-    return decoders[-1].input if decoders else None
-
-
-def model_n_classes(model: Any) -> int | None:
-    """Positive class count of a model (raw prediction width minus 13), None if unknown."""
-    raw = raw_predictions(model)
-    return None if raw is None else int(raw.shape[-1]) - 13
-
-
 class CheckedModel:
     """A loaded model whose predictions are checked to be finite.
 
     A model with NaN or infinite weights (a training run that diverged, a damaged file) gives
     NaN or infinite raw predictions; decoding them in the graph can silently drop or keep such
-    boxes, and decoding them in NumPy fails deep inside. :meth:`predict` returns the model's
-    output like ``model.predict`` but raises :class:`CliError` naming the model file instead.
+    boxes, and decoding them in NumPy fails deep inside. `predict` returns the model's
+    output like `model.predict` but raises `CliError` naming the model file instead.
 
     Attributes:
         model: The wrapped Keras model.
         path: Its file, named in errors.
-        inputs, outputs: The model's symbolic inputs and outputs.
+        inputs, outputs, layers: The model's symbolic inputs and outputs and its layers (so
+            `models.prediction` reads the model's settings through the wrapper).
     """
 
     def __init__(self, model: Any, path: str) -> None:
@@ -461,6 +367,7 @@ class CheckedModel:
         self.path = path
         self.inputs = model.inputs
         self.outputs = model.outputs
+        self.layers = model.layers
         raw = raw_predictions(model)
         self._with_raw = None
         if raw is not None and raw is not model.outputs[0]:
@@ -468,7 +375,7 @@ class CheckedModel:
             self._with_raw = keras.Model(model.inputs, [model.outputs[0], raw])
 
     def predict(self, batch: np.ndarray, verbose: int = 0) -> np.ndarray:
-        """The model's output for ``batch`` (a NumPy array).
+        """The model's output for `batch` (a NumPy array).
 
         Raises:
             CliError: If the raw predictions or the output hold NaN or infinite values.
