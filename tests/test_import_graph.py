@@ -19,18 +19,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LIBRARY_PACKAGES = (
-    "models",
-    "keras_layers",
-    "keras_loss_function",
-    "ssd_encoder_decoder",
-    "bounding_box_utils",
-    "data_generator",
-    "eval_utils",
-    "misc_utils",
-)
 APPLICATION_PACKAGE = "ssd_app"
-PACKAGES = (*LIBRARY_PACKAGES, APPLICATION_PACKAGE)
+# Every top-level package of the repository (a folder with an `__init__.py`), so a new package
+# is checked without being listed here.
+PACKAGES = tuple(
+    sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
+)
+LIBRARY_PACKAGES = tuple(name for name in PACKAGES if name != APPLICATION_PACKAGE)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -266,3 +261,9 @@ def test_no_module_import_cycles(project_graph):
 def test_no_package_import_cycles(project_graph):
     cycles = find_cycles(package_graph(project_graph))
     assert not cycles, "Packages importing each other in a circle:\n" + format_cycles(cycles)
+
+
+def test_the_package_list_is_found():
+    """The checks above walk every top-level package; an empty list would check nothing."""
+    assert APPLICATION_PACKAGE in PACKAGES
+    assert {"models", "keras_layers", "ssd_encoder_decoder", "data_generator"} <= set(PACKAGES)
