@@ -2,20 +2,10 @@
 
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
-PACKAGES = [
-    "models",
-    "keras_layers",
-    "keras_loss_function",
-    "ssd_encoder_decoder",
-    "bounding_box_utils",
-    "data_generator",
-    "data_generator.synthetic_traffic",
-    "eval_utils",
-    "misc_utils",
-    "ssd_app",
-]
+# Every package in the repository except the test suite, the benchmarks and the notebooks.
+PACKAGES = find_packages(exclude=("tests", "tests.*", "benchmarks", "benchmarks.*", "notebooks"))
 
 setup(
     name="ssd_keras",
