@@ -4,11 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BACKENDS_STAMP := $(VENV)/.backends-installed
+
+# Keras backends `make test-backends` runs the tests marked `backends` on, one pytest run each
+# (`make test-backends BACKENDS=jax` runs one). `make test` covers TensorFlow.
+BACKENDS ?= jax torch
 
 # `make demo DEMO_ARGS="--minutes 68"` trains four times longer (see `python -m ssd_app.demo -h`).
 DEMO_ARGS ?=
 
-.PHONY: venv demo demo-encode-decode test test-slow lint bench clean
+.PHONY: venv venv-backends demo demo-encode-decode test test-slow test-backends lint bench clean
 
 $(STAMP): requirements.txt setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +23,13 @@ $(STAMP): requirements.txt setup.py
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# JAX and PyTorch go into the same .venv (requirements-backends.txt says why that is safe).
+$(BACKENDS_STAMP): $(STAMP) requirements-backends.txt
+	$(BIN)/python -m pip install --quiet -r requirements-backends.txt
+	touch $(BACKENDS_STAMP)
+
+venv-backends: $(BACKENDS_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m ssd_app.demo $(DEMO_ARGS)
@@ -30,6 +42,15 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The Keras-facing tests (slow ones included) on every backend in BACKENDS, in turn.
+test-backends: $(BACKENDS_STAMP)
+	@set -e; for backend in $(BACKENDS); do \
+		echo "== Keras-facing tests on the $$backend backend"; \
+		start=$$(date +%s); \
+		KERAS_BACKEND=$$backend $(BIN)/python -m pytest -m backends; \
+		echo "== $$backend backend: $$(( $$(date +%s) - start )) s"; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -63,8 +63,8 @@ def decode_centroid_offsets(
     relative to absolute pixel coordinates.
 
     Args:
-        y_pred: Tensor `(batch, n_boxes, n_classes + 12)`; the last 12 columns hold the encoded
-            offsets, the anchors in `centroids` format and the variances.
+        y_pred: Tensor or array `(batch, n_boxes, n_classes + 12)`; the last 12 columns hold the
+            encoded offsets, the anchors in `centroids` format and the variances.
         normalize_coords: Whether anchors and offsets are relative to the image size.
         img_height: Image height in pixels, used if `normalize_coords`.
         img_width: Image width in pixels, used if `normalize_coords`.
@@ -73,6 +73,7 @@ def decode_centroid_offsets(
         Tensor `(batch, n_boxes, 4)` of `corners` boxes `(xmin, ymin, xmax, ymax)`, in pixels if
         `normalize_coords`, otherwise in the units of the anchors.
     """
+    y_pred = ops.convert_to_tensor(y_pred)
     offsets = y_pred[..., OFFSETS]
     anchors = y_pred[..., ANCHORS]
     variances = y_pred[..., VARIANCES]
@@ -300,8 +301,32 @@ def _next_chunk(layout, flat_scores, cursor_score, cursor_index):
         flat_scores < cursor_score[:, None],
         ops.logical_and(flat_scores == cursor_score[:, None], position > cursor_index[:, None]),
     )
-    sorted_scores, order = ops.top_k(ops.where(after, flat_scores, -np.inf), k=layout.chunk)
+    sorted_scores, order = top_k_lower_index_first(
+        ops.where(after, flat_scores, -np.inf), layout.chunk
+    )
     return sorted_scores, ops.cast(order, "int32")
+
+
+def top_k_lower_index_first(x, k: int):
+    """`keras.ops.top_k` along the last axis with ties broken by the lower index on every backend.
+
+    TensorFlow's and JAX's top-k already return equal values in ascending index order and are
+    used as they are. PyTorch's `topk` leaves that order unspecified, so there the positions come
+    from `keras.ops.argsort` of the negated values instead, which Keras runs as a stable sort on
+    PyTorch (a full sort rather than a partial one).
+
+    Args:
+        x: Float tensor `(..., n)`.
+        k: Number of entries to return, at most `n`.
+
+    Returns:
+        `(values, indices)`: tensors `(..., k)`, the `k` largest values in descending order and
+        their positions along the last axis.
+    """
+    if keras.backend.backend() != "torch":
+        return ops.top_k(x, k=k)
+    indices = ops.argsort(ops.negative(x), axis=-1)[..., :k]
+    return ops.take_along_axis(x, indices, axis=-1), indices
 
 
 def _scan_chunk(layout, table, order, sorted_valid, kept_index, n_kept):

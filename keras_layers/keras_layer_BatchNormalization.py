@@ -51,7 +51,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         >>> import numpy as np
         >>> layer = BatchNormalization(axis=3, momentum=0.99)
         >>> x = np.arange(16, dtype="float32").reshape(2, 2, 2, 2)
-        >>> y = np.asarray(layer(x, training=True))
+        >>> y = keras.ops.convert_to_numpy(layer(x, training=True))
         >>> np.abs(y.mean(axis=(0, 1, 2))).max() < 1e-6
         np.True_
     """

@@ -28,7 +28,8 @@ class L2Normalization(keras.layers.Layer):
     Example:
         >>> import numpy as np
         >>> layer = L2Normalization(gamma_init=2)
-        >>> np.asarray(layer(np.array([[[[3.0, 4.0]]]], "float32"))).astype(float).round(4).tolist()
+        >>> y = keras.ops.convert_to_numpy(layer(np.array([[[[3.0, 4.0]]]], "float32")))
+        >>> y.astype(float).round(4).tolist()
         [[[[1.2, 1.6]]]]
 
     Reference:

@@ -98,12 +98,13 @@ class SSDLoss(keras.losses.Loss):
         Per element `0.5 * d^2` if `|d| < 1`, else `|d| - 0.5`, with `d = y_true - y_pred`.
 
         Args:
-            y_true: Tensor `(batch, n_boxes, 4)` of encoded target offsets.
-            y_pred: Tensor `(batch, n_boxes, 4)` of predicted offsets.
+            y_true: Tensor or array `(batch, n_boxes, 4)` of encoded target offsets.
+            y_pred: Tensor or array `(batch, n_boxes, 4)` of predicted offsets.
 
         Returns:
             Tensor `(batch, n_boxes)`.
         """
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
         difference = ops.abs(ops.subtract(y_true, y_pred))
         elementwise = ops.where(difference < 1.0, 0.5 * ops.square(difference), difference - 0.5)
         return ops.sum(elementwise, axis=-1)
@@ -114,12 +115,13 @@ class SSDLoss(keras.losses.Loss):
         `-sum(y_true * log(max(y_pred, 1e-15)))`.
 
         Args:
-            y_true: Tensor `(batch, n_boxes, n_classes)` of one-hot targets.
-            y_pred: Tensor `(batch, n_boxes, n_classes)` of predicted probabilities.
+            y_true: Tensor or array `(batch, n_boxes, n_classes)` of one-hot targets.
+            y_pred: Tensor or array `(batch, n_boxes, n_classes)` of predicted probabilities.
 
         Returns:
             Tensor `(batch, n_boxes)`.
         """
+        y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
         y_pred = ops.maximum(y_pred, _MIN_PROBABILITY)
         return -ops.sum(y_true * ops.log(y_pred), axis=-1)
 
@@ -127,9 +129,9 @@ class SSDLoss(keras.losses.Loss):
         """The per-image SSD loss, scaled so that its batch mean is the batch loss.
 
         Args:
-            y_true: Tensor `(batch, n_boxes, n_classes + 12)` of encoded targets (as produced by
-                `SSDInputEncoder`).
-            y_pred: Tensor `(batch, n_boxes, n_classes + 12)`, the raw model output.
+            y_true: Tensor or array `(batch, n_boxes, n_classes + 12)` of encoded targets (as
+                produced by `SSDInputEncoder`).
+            y_pred: Tensor or array `(batch, n_boxes, n_classes + 12)`, the raw model output.
 
         Returns:
             Float32 tensor `(batch,)`:

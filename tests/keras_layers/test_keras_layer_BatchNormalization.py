@@ -9,7 +9,8 @@ import importlib
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from autodiff import gradients
+from keras.ops import convert_to_numpy as to_numpy
 
 from keras_layers import _fused_kernels
 from keras_layers.keras_layer_BatchNormalization import (
@@ -39,14 +40,16 @@ def _twins(**kwargs):
 
 def _train_call(layer, x: np.ndarray, upstream: np.ndarray):
     """Output, gradients (input, then trainable weights) and moving statistics after one call."""
-    x = tf.constant(x)
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x, training=True)
-        total = tf.reduce_sum(tf.cast(y, tf.float32) * upstream)
-    grads = tape.gradient(total, [x, *layer.trainable_weights])
-    stats = [np.asarray(w) for w in layer.non_trainable_weights]
-    return np.asarray(tf.cast(y, tf.float32)), [g.numpy() for g in grads], stats
+
+    def forward(x):
+        y = keras.ops.cast(layer(x, training=True), "float32")
+        return keras.ops.sum(keras.ops.multiply(y, upstream)), y
+
+    y, input_grads, weight_grads = gradients(
+        forward, [x], layer.trainable_weights, state=layer.non_trainable_weights
+    )
+    stats = [to_numpy(w) for w in layer.non_trainable_weights]
+    return y, [*input_grads, *weight_grads], stats
 
 
 def _reference(x: np.ndarray, gamma, beta, epsilon: float) -> np.ndarray:
@@ -82,8 +85,8 @@ def test_training_step_matches_keras_layer(kwargs):
     # The moving averages take the biased variance, as Keras's layer does.
     for mine, theirs in zip(stats_fused, stats_keras, strict=True):
         np.testing.assert_allclose(mine, theirs, rtol=1e-6)
-    gamma = np.asarray(fused_layer.gamma) if fused_layer.scale else 1.0
-    beta = np.asarray(fused_layer.beta) if fused_layer.center else 0.0
+    gamma = to_numpy(fused_layer.gamma) if fused_layer.scale else 1.0
+    beta = to_numpy(fused_layer.beta) if fused_layer.center else 0.0
     np.testing.assert_allclose(
         y_fused, _reference(x, gamma, beta, fused_layer.epsilon), rtol=1e-4, atol=1e-4
     )
@@ -96,10 +99,10 @@ def test_moving_statistics_follow_the_momentum_formula():
     n = x.size // x.shape[-1]
     mean = x.mean(axis=(0, 1, 2))
     variance = x.var(axis=(0, 1, 2))
-    np.testing.assert_allclose(np.asarray(layer.moving_mean), 0.25 * mean, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(layer.moving_variance), 0.75 + 0.25 * variance, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer.moving_mean), 0.25 * mean, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(layer.moving_variance), 0.75 + 0.25 * variance, rtol=1e-5)
     # Not the Bessel-corrected variance the TensorFlow kernel reports.
-    assert not np.allclose(0.75 + 0.25 * variance * n / (n - 1), np.asarray(layer.moving_variance))
+    assert not np.allclose(0.75 + 0.25 * variance * n / (n - 1), to_numpy(layer.moving_variance))
 
 
 def test_the_fused_kernel_runs_in_training_and_not_in_inference(monkeypatch):
@@ -115,17 +118,19 @@ def test_the_fused_kernel_runs_in_training_and_not_in_inference(monkeypatch):
     x = _inputs(1)
     fused_layer(x, training=True)
     keras_layer(x, training=True)  # the same moving statistics
-    assert calls == [SHAPE]
+    # Only TensorFlow has the fused kernel; other backends run Keras's own computation.
+    fused_calls = [SHAPE] if keras.backend.backend() == "tensorflow" else []
+    assert calls == fused_calls
     for training in (False, None):
         np.testing.assert_allclose(
-            np.asarray(fused_layer(x, training=training)),
-            np.asarray(keras_layer(x, training=training)),
+            to_numpy(fused_layer(x, training=training)),
+            to_numpy(keras_layer(x, training=training)),
             rtol=1e-6,
             atol=1e-6,
         )
     fused_layer.trainable = False  # a frozen layer normalizes with its moving statistics
     fused_layer(x, training=True)
-    assert calls == [SHAPE]
+    assert calls == fused_calls
 
 
 @pytest.mark.parametrize(
@@ -146,14 +151,20 @@ def test_cases_the_kernel_cannot_take_fall_back_to_keras(monkeypatch, kwargs, sh
     x = _inputs(2, shape)
     keras_layer = keras.layers.BatchNormalization(**kwargs)
     fused_layer = FusedBatchNormalization(**kwargs)
-    expected = np.asarray(keras_layer(x, training=True, mask=mask))
-    np.testing.assert_array_equal(np.asarray(fused_layer(x, training=True, mask=mask)), expected)
+    expected = to_numpy(keras_layer(x, training=True, mask=mask))
+    np.testing.assert_array_equal(to_numpy(fused_layer(x, training=True, mask=mask)), expected)
 
 
-def test_other_backends_use_the_keras_computation(monkeypatch):
-    monkeypatch.setattr(_fused_kernels.keras.backend, "backend", lambda: "jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_use_the_keras_computation(monkeypatch, backend):
+    monkeypatch.setattr(_fused_kernels.keras.backend, "backend", lambda: backend)
     assert not _fused_kernels.fused_batch_norm_available(4, 3, "float32", 1e-3)
-    assert not FusedBatchNormalization(axis=3)._can_fuse(tf.zeros(SHAPE), None)
+    assert not FusedBatchNormalization(axis=3)._can_fuse(keras.ops.zeros(SHAPE), None)
+
+
+def test_the_running_backend_decides_whether_the_kernel_is_used():
+    fusable = FusedBatchNormalization(axis=3)._can_fuse(keras.ops.zeros(SHAPE), None)
+    assert fusable == (keras.backend.backend() == "tensorflow")
 
 
 def test_mixed_bfloat16_matches_keras_layer_within_bfloat16_precision():
@@ -162,19 +173,23 @@ def test_mixed_bfloat16_matches_keras_layer_within_bfloat16_precision():
         keras_layer, fused_layer = _twins(axis=3)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    x = tf.cast(_inputs(4), tf.bfloat16)  # what a bfloat16 convolution hands the layer
+    x = keras.ops.cast(_inputs(4), "bfloat16")  # what a bfloat16 convolution hands the layer
     y_keras = keras_layer(x, training=True)
     y_fused = fused_layer(x, training=True)
-    assert y_fused.dtype == y_keras.dtype == tf.bfloat16
+    assert (
+        keras.backend.standardize_dtype(y_fused.dtype)
+        == keras.backend.standardize_dtype(y_keras.dtype)
+        == "bfloat16"
+    )
     np.testing.assert_allclose(
-        np.asarray(tf.cast(y_fused, tf.float32)),
-        np.asarray(tf.cast(y_keras, tf.float32)),
+        to_numpy(keras.ops.cast(y_fused, "float32")),
+        to_numpy(keras.ops.cast(y_keras, "float32")),
         rtol=2e-2,
         atol=2e-2,
     )
     assert fused_layer.moving_mean.dtype == "float32"
     np.testing.assert_allclose(
-        np.asarray(fused_layer.moving_variance), np.asarray(keras_layer.moving_variance), rtol=1e-5
+        to_numpy(fused_layer.moving_variance), to_numpy(keras_layer.moving_variance), rtol=1e-5
     )
 
 

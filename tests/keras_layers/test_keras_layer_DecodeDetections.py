@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from autodiff import gradients
 
 from keras_layers import _decoding
 from keras_layers.keras_layer_DecodeDetections import DecodeDetections
@@ -508,14 +509,12 @@ def test_serialization_round_trip_with_non_default_arguments(layer_class, tmp_pa
 
 
 def test_no_gradient_flows_back():
-    import tensorflow as tf
-
-    y_pred = tf.constant(random_predictions(10, batch=1))
     layer = DecodeDetections(img_height=10, img_width=10)
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        total = tf.reduce_sum(layer(y_pred))
-    assert tape.gradient(total, y_pred) is None
+    _, (gradient,), _ = gradients(
+        lambda y_pred: (keras.ops.sum(layer(y_pred)), ()), [random_predictions(10, batch=1)]
+    )
+    # No gradient at all on TensorFlow and PyTorch; JAX reports zeros for a stopped gradient.
+    assert gradient is None or not np.any(gradient)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from autodiff import gradients
 
 from keras_loss_function.keras_ssd_loss import SSDLoss
 from models.keras_ssd7 import build_model
@@ -94,14 +94,19 @@ def _all_positive_targets(model, x, seed):
 def _assert_gradients_reach_every_weight(model, x):
     y_true = _all_positive_targets(model, x, seed=0)
     loss_fn = SSDLoss()
-    with tf.GradientTape() as tape:
+
+    def total_loss():
         y_pred = model(x, training=True)
         loss = keras.ops.mean(loss_fn.compute_loss(y_true, y_pred)) + keras.ops.sum(model.losses)
-    grads = tape.gradient(loss, model.trainable_variables)
+        return loss, ()
+
+    _, _, grads = gradients(
+        total_loss, variables=model.trainable_variables, state=model.non_trainable_variables
+    )
     assert len(grads) == len(model.trainable_variables) > 0
     for variable, grad in zip(model.trainable_variables, grads, strict=True):
         assert grad is not None, variable.path
-        assert np.any(grad.numpy() != 0), variable.path
+        assert np.any(grad != 0), variable.path
 
 
 def test_gradients_reach_every_weight_ssd7():
@@ -112,5 +117,10 @@ def test_gradients_reach_every_weight_ssd7():
 def test_gradients_reach_every_weight_ssd300():
     keras.backend.clear_session()
     model = ssd_300((257, 257, 3), 3, min_scale=0.1, max_scale=0.9)
-    x = np.random.default_rng(5).uniform(0, 255, (1, 257, 257, 3)).astype("float32")
+    # Pixels within about 1 of the mean the model subtracts. With raw 0-255 noise the randomly
+    # initialised deep heads give class logits in the hundreds, whose saturated softmax passes no
+    # gradient to some heads for some initialisations (and those differ between backends); here
+    # the logits stay below about 15.
+    rng = np.random.default_rng(5)
+    x = (np.array([123.0, 117.0, 104.0]) + rng.normal(0, 1, (1, 257, 257, 3))).astype("float32")
     _assert_gradients_reach_every_weight(model, x)
