@@ -6,11 +6,13 @@ import argparse
 import csv
 import math
 import os
+import time
 from typing import Any
 
 from models.prediction import model_input_size
 from models.presets import ModelPreset
 from ssd_app import _cli_setup as setup
+from ssd_app import distribute
 from ssd_encoder_decoder.output_layout import model_n_classes
 
 LOG_NAME = "training_log.csv"
@@ -174,10 +176,10 @@ def epochs_in_log(output_dir: str) -> int:
     return max(epochs) + 1
 
 
-def _model_for_run(args: argparse.Namespace, preset: ModelPreset) -> Any:
+def _model_for_run(args: argparse.Namespace, preset: ModelPreset, write_dir: str) -> Any:
     """The model to train: a new one, or the `--resume` model after checking it fits."""
     if args.resume is None:
-        log_path = os.path.join(args.output_dir, LOG_NAME)
+        log_path = os.path.join(write_dir, LOG_NAME)
         if os.path.exists(log_path):
             os.remove(log_path)  # a fresh run starts a fresh log
         return build_model(preset, args.n_classes, args.learning_rate)
@@ -212,8 +214,64 @@ def _fit_inputs(
     )
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """Trains as described by the parsed `train` arguments; returns the exit code."""
+def add_distribute_options(parser: argparse.ArgumentParser) -> None:
+    """Adds `--distribute` and `--cpu-devices` to the `train` parser."""
+    from ssd_app._common import positive_int
+
+    parser.add_argument(
+        "--distribute",
+        choices=distribute.ROUTES,
+        default="none",
+        help="spread training over devices: 'mirrored' (tf.distribute.MirroredStrategy over the "
+        "local GPUs or CPU devices; KERAS_BACKEND=tensorflow), 'multi_worker' "
+        "(tf.distribute.MultiWorkerMirroredStrategy configured by TF_CONFIG; tensorflow), "
+        "'data_parallel' (keras.distribution.DataParallel over all devices, several processes "
+        "via jax.distributed; KERAS_BACKEND=jax). See docs/distributed.md. Default: none.",
+    )
+    parser.add_argument(
+        "--cpu-devices",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="split the CPU into N logical devices (tensorflow and jax backends), e.g. to try "
+        "--distribute without accelerators. Default: the backend's devices.",
+    )
+
+
+class _StepCounter:
+    """Counts training batches; a Keras callback once `callback` is called."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def callback(self) -> Any:
+        keras = setup.import_keras()
+        counter = self
+
+        class CountSteps(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+                counter.steps += 1
+
+        return CountSteps()
+
+
+def _sharded(data: Any, dist: distribute.DistributedSetup) -> Any:
+    """`data` as `data_parallel` needs it: every batch a multiple of the device count, and each
+    process given its own slice of the global batch (`ProcessShard`)."""
+    if data is None or dist.route != "data_parallel":
+        return data
+    return distribute.process_shard(data, dist)
+
+
+def train_from_args(args: argparse.Namespace) -> dict:
+    """Trains as described by the parsed `train` arguments; returns the run's summary.
+
+    The summary (also written as `train_summary.json` by the chief) holds `backend`,
+    `distribute`, `devices`, `replicas`, `processes`, `global_batch_size`,
+    `per_replica_batch_size`, `epochs` (this run's), `steps` (training batches run by this
+    process), `final_loss` (last epoch's training loss), `wall_s` (seconds in `fit`) and
+    `images_per_s` (`steps * global_batch_size / wall_s`).
+    """
     if args.n_classes < 1:
         raise setup.CliError(f"--n-classes must be a positive integer, got {args.n_classes}")
     preset = setup.MODEL_PRESETS[args.model]
@@ -226,31 +284,66 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         setup.require_path(args.resume, "--resume model")
         initial_epoch = epochs_in_log(output_dir)
-    keras = setup.import_keras()  # only now: importing TensorFlow is slow
-
-    if args.seed is not None:
-        keras.utils.set_random_seed(args.seed)
-
-    model = _model_for_run(args, preset)
-    train_data, val_data = _fit_inputs(args, preset, model, train_set, val_set)
-    monitor = "val_loss" if val_data is not None else "loss"
-    callbacks = make_callbacks(output_dir, monitor)
+    # configures the devices, then imports Keras (only now: importing TensorFlow is slow)
+    dist = distribute.setup_distribution(args.distribute, args.cpu_devices)
+    per_replica = dist.per_replica_batch_size(args.batch_size)
+    keras = setup.import_keras()
+    write_dir = dist.write_dir(output_dir)
     try:
-        model.fit(
-            train_data,
-            steps_per_epoch=args.steps_per_epoch,
-            epochs=initial_epoch + args.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            validation_data=val_data,
-            shuffle=False,  # the dataset shuffles itself, every epoch
-            verbose=args.verbose,
+        if args.seed is not None:
+            keras.utils.set_random_seed(args.seed)
+        with dist.scope():
+            model = _model_for_run(args, preset, write_dir)
+        train_data, val_data = _fit_inputs(args, preset, model, train_set, val_set)
+        train_data, val_data = _sharded(train_data, dist), _sharded(val_data, dist)
+        monitor = "val_loss" if val_data is not None else "loss"
+        callbacks = make_callbacks(write_dir, monitor)
+        counter = _StepCounter()
+        start = time.perf_counter()
+        try:
+            history = model.fit(
+                train_data,
+                steps_per_epoch=args.steps_per_epoch,
+                epochs=initial_epoch + args.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=[*callbacks, counter.callback()],
+                validation_data=val_data,
+                shuffle=False,  # the dataset shuffles itself, every epoch
+                verbose=args.verbose if dist.is_chief else 0,
+            )
+        finally:  # fit leaves the log open when a callback (a checkpoint on a full disk) fails
+            for callback in callbacks:
+                if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file:
+                    callback.csv_file.close()
+        wall_s = time.perf_counter() - start
+        losses = history.history.get("loss") or [math.nan]
+        summary = {
+            "backend": dist.backend,
+            "distribute": dist.route,
+            "devices": dist.devices,
+            "replicas": dist.num_replicas,
+            "processes": dist.process_count,
+            "global_batch_size": args.batch_size,
+            "per_replica_batch_size": per_replica,
+            "epochs": len(history.history.get("loss", [])),
+            "steps": counter.steps,
+            "final_loss": float(losses[-1]),
+            "wall_s": round(wall_s, 3),
+            "images_per_s": round(counter.steps * args.batch_size / wall_s, 3) if wall_s else None,
+        }
+        setup.save_model(model, os.path.join(write_dir, "model.keras"))
+        setup.save_model(model, os.path.join(write_dir, "model.h5"))
+        distribute.write_summary(os.path.join(write_dir, distribute.SUMMARY_NAME), summary)
+    finally:
+        dist.cleanup()  # a multi-worker process other than the chief keeps nothing
+    if dist.is_chief:
+        print(
+            f"Saved model.keras, model.h5, {LOG_NAME} and {distribute.SUMMARY_NAME} in {output_dir}"
         )
-    finally:  # fit leaves the log open when a callback (a checkpoint on a full disk) fails
-        for callback in callbacks:
-            if isinstance(callback, keras.callbacks.CSVLogger) and callback.csv_file:
-                callback.csv_file.close()
-    setup.save_model(model, os.path.join(output_dir, "model.keras"))
-    setup.save_model(model, os.path.join(output_dir, "model.h5"))
-    print(f"Saved model.keras, model.h5 and {LOG_NAME} in {output_dir}")
+    return summary
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Trains as described by the parsed `train` arguments; returns the exit code."""
+    train_from_args(args)
     return 0

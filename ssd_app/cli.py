@@ -28,6 +28,7 @@ import numpy as np
 
 from models.prediction import model_decoding, predict_detections
 from ssd_app import _cli_setup as setup
+from ssd_app import _cli_train
 from ssd_app._common import (
     class_names,
     confidence,
@@ -144,7 +145,11 @@ def _train_parser(subparsers: Any) -> None:
         help="batches per epoch (default: one pass over the training images)",
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, default=16, help="batch size. Default: 16."
+        "--batch-size",
+        type=positive_int,
+        default=16,
+        help="global batch size: with --distribute each of the R replicas gets BATCH_SIZE / R "
+        "images (BATCH_SIZE must be a multiple of R). Default: 16.",
     )
     parser.add_argument(
         "--learning-rate",
@@ -175,6 +180,7 @@ def _train_parser(subparsers: Any) -> None:
         default=1,
         help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch. Default: 1.",
     )
+    _cli_train.add_distribute_options(parser)
     _add_common_options(parser)
     parser.set_defaults(handler=_run_train)
 
