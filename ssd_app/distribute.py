@@ -292,6 +292,8 @@ def _default_device(backend: str) -> str:
 def _tensorflow_setup(
     tf: Any, route: str, cluster: dict | None, task: tuple[str, int]
 ) -> DistributedSetup:
+    if route == "multi_worker":  # before anything starts the TensorFlow runtime
+        return _multi_worker_setup(tf, cluster, task)
     gpus = tf.config.list_logical_devices("GPU")
     local = [device.name for device in gpus or tf.config.list_logical_devices("CPU")]
     if route == "none":
@@ -302,7 +304,40 @@ def _tensorflow_setup(
             route, "tensorflow", list(strategy.extended.worker_devices),
             strategy.num_replicas_in_sync, strategy=strategy,
         )  # fmt: skip
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    raise AssertionError(route)
+
+
+def _multi_worker_strategy(tf: Any) -> Any:
+    """A `tf.distribute.MultiWorkerMirroredStrategy` whose `reduce` also takes nested values.
+
+    Keras' `fit` reduces the first `(images, labels)` batch with `strategy.reduce` to learn the
+    input shapes; `MultiWorkerMirroredStrategy.reduce` only takes single values when each worker
+    holds one replica (TensorFlow 2.21, Keras 3.15), and its collectives refuse `uint8` images.
+    Keras also reduces the scalar metrics of every step with `axis=0`, which fails on scalars.
+    Here nests are reduced leaf by leaf, a leaf of a type the collectives lack is reduced in
+    `float32` and cast back, and scalars are reduced across the replicas (`axis=None`).
+    """
+    reducible = (tf.bfloat16, tf.float16, tf.float32, tf.float64, tf.int32, tf.int64)
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op: Any, value: Any, axis: Any = None) -> Any:
+            if isinstance(value, (tuple, list, dict)):
+                return tf.nest.map_structure(lambda leaf: self.reduce(reduce_op, leaf, axis), value)
+            first = self.experimental_local_results(value)[0]
+            if axis is not None and len(getattr(first, "shape", ())) == 0:
+                axis = None  # a scalar per replica (a metric): reduce across the replicas
+            dtype = getattr(first, "dtype", None)
+            if dtype is None or dtype in reducible:
+                return super().reduce(reduce_op, value, axis)
+            as_float = self.run(lambda part: tf.cast(part, tf.float32), args=(value,))
+            return tf.cast(super().reduce(reduce_op, as_float, axis), dtype)
+
+    return MultiWorkerMirroredStrategy()
+
+
+def _multi_worker_setup(tf: Any, cluster: dict, task: tuple[str, int]) -> DistributedSetup:
+    strategy = _multi_worker_strategy(tf)
+    gpus = tf.config.list_physical_devices("GPU")
     n_workers = sum(len(members) for name, members in cluster.items() if name != "ps")
     per_worker = len(strategy.extended.worker_devices)
     devices = [
@@ -313,7 +348,7 @@ def _tensorflow_setup(
         for device in range(per_worker)
     ]
     return DistributedSetup(
-        route,
+        "multi_worker",
         "tensorflow",
         devices,
         strategy.num_replicas_in_sync,
