@@ -14,6 +14,9 @@ from ssd_encoder_decoder.output_layout import OBJECT_CLASS_SCORES as OBJECT_CLAS
 # Predicted probabilities are clipped below at this value before taking the logarithm.
 _MIN_PROBABILITY = 1e-15
 
+NORMALIZATIONS = ("replica", "global")
+"""The values of `SSDLoss(normalization=...)`."""
+
 
 def _check_int(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Real) or value != int(value):
@@ -21,6 +24,20 @@ def _check_int(name: str, value, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, but received {name}={value!r}.")
     return int(value)
+
+
+def _replica_context():
+    """The `tf.distribute.ReplicaContext` of a step with several replicas, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    if not tf.distribute.has_strategy():
+        return None
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
 
 
 @keras.saving.register_keras_serializable(package="ssd_keras")
@@ -44,7 +61,17 @@ class SSDLoss(keras.losses.Loss):
       batch size.
 
     The multiplication by the batch size undoes the batch mean Keras takes, so the value Keras
-    reports is `sum over the batch / max(1, n_pos)`. The negatives are mined with a sort of all
+    reports is `sum over the batch / max(1, n_pos)`.
+
+    Under `tf.distribute` (TensorFlow backend, several replicas) "the batch" is what the loss
+    sees: with `normalization='replica'` every replica mines and normalises its own slice, and
+    the applied gradient is that of the mean over the replicas of their losses. With
+    `normalization='global'` the replicas exchange their negative losses and positive counts
+    (`all_gather`, `all_reduce`), so the negatives are mined over the whole global batch and
+    the sum is divided by its positives: the loss and its gradient are those of the global
+    batch on one device (batch-norm statistics apart, which stay per replica). Elsewhere (one
+    device, or `keras.distribution` on JAX, which computes the global batch as one program)
+    both settings give the loss of the whole batch. The negatives are mined with a sort of all
     negative losses (static shapes), so the loss works under `jit_compile=True` and can be traced
     many times; calling it never changes the instance.
 
@@ -53,6 +80,8 @@ class SSDLoss(keras.losses.Loss):
         n_neg_min: int. Minimum number of mined negatives per batch (if that many exist).
             Defaults to `0`.
         alpha: float. Weight of the localization loss. Defaults to `1.0`.
+        normalization: str. `'replica'` (the default) or `'global'`: the batch over which
+            negatives are mined and positives counted under `tf.distribute` (see above).
         name: str. Name of the loss. Defaults to `'ssd_loss'`.
         reduction: str. Keras reduction of the per-image vector. Defaults to
             `'sum_over_batch_size'` (the mean over the batch, which the loss is designed for).
@@ -81,6 +110,7 @@ class SSDLoss(keras.losses.Loss):
         neg_pos_ratio: int = 3,
         n_neg_min: int = 0,
         alpha: float = 1.0,
+        normalization: str = "replica",
         name: str = "ssd_loss",
         reduction: str = "sum_over_batch_size",
         dtype=None,
@@ -91,6 +121,12 @@ class SSDLoss(keras.losses.Loss):
         if isinstance(alpha, bool) or not isinstance(alpha, Real):
             raise ValueError(f"`alpha` must be a number, but received alpha={alpha!r}.")
         self.alpha = float(alpha)
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"`normalization` must be one of {NORMALIZATIONS}, but received "
+                f"normalization={normalization!r}."
+            )
+        self.normalization = normalization
 
     def smooth_L1_loss(self, y_true, y_pred):
         """Smooth L1 loss summed over the last axis.
@@ -135,7 +171,10 @@ class SSDLoss(keras.losses.Loss):
 
         Returns:
             Float32 tensor `(batch,)`:
-            `(pos_class + neg_class + alpha * loc) / max(1, n_pos) * batch_size` per image.
+            `(pos_class + neg_class + alpha * loc) / max(1, n_pos) * batch_size` per image;
+            with `normalization='global'` under `tf.distribute` with `R` replicas, `n_pos` and
+            the mined negatives are those of the global batch and the factor is
+            `batch_size * R`.
         """
         y_true = ops.cast(y_true, "float32")
         y_pred = ops.cast(y_pred, "float32")
@@ -146,12 +185,19 @@ class SSDLoss(keras.losses.Loss):
         n_positive = ops.sum(positives)
 
         positive_class_loss = ops.sum(classification * positives, axis=-1)
-        hard_negatives = self._hard_negative_mask(classification * negatives, n_positive)
+        batch_size = ops.cast(ops.shape(y_true)[0], "float32")
+        context = _replica_context() if self.normalization == "global" else None
+        if context is None:
+            hard_negatives = self._hard_negative_mask(classification * negatives, n_positive)
+        else:
+            hard_negatives, n_positive = self._global_mining(
+                context, classification * negatives, n_positive
+            )
+            batch_size = batch_size * context.num_replicas_in_sync
         negative_class_loss = ops.sum(classification * hard_negatives, axis=-1)
         localization_loss = ops.sum(localization * positives, axis=-1)
 
         per_image = positive_class_loss + negative_class_loss + self.alpha * localization_loss
-        batch_size = ops.cast(ops.shape(y_true)[0], "float32")
         return per_image / ops.maximum(1.0, n_positive) * batch_size
 
     def _hard_negative_mask(self, negative_losses, n_positive):
@@ -181,6 +227,30 @@ class SSDLoss(keras.losses.Loss):
         keep = ops.logical_or(above, ops.logical_and(at_cutoff, tie_rank <= ties_needed))
         return ops.reshape(ops.cast(keep, "float32"), ops.shape(negative_losses))
 
+    def _global_mining(self, context, negative_losses, n_positive):
+        """Hard negative mining over the batches of all replicas of a `tf.distribute` step.
+
+        Args:
+            context: The `tf.distribute.ReplicaContext` of this replica.
+            negative_losses: Tensor `(batch, n_boxes)` of this replica, as for
+                `_hard_negative_mask`.
+            n_positive: Scalar tensor, positives in this replica's batch.
+
+        Returns:
+            `(mask, n_positive_all)`: this replica's rows of the mask `_hard_negative_mask`
+            gives for the replicas' batches concatenated in replica order, and the number of
+            positives of all replicas.
+        """
+        import tensorflow as tf
+
+        n_positive_all = context.all_reduce("sum", n_positive)
+        sizes = context.all_gather(tf.shape(negative_losses)[:1], axis=0)
+        every = context.all_gather(negative_losses, axis=0)
+        mask = self._hard_negative_mask(every, n_positive_all)
+        start = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+        mask = tf.slice(mask, tf.stack([start, 0]), tf.shape(negative_losses))
+        return tf.stop_gradient(mask), n_positive_all
+
     def call(self, y_true, y_pred):
         return self.compute_loss(y_true, y_pred)
 
@@ -191,6 +261,7 @@ class SSDLoss(keras.losses.Loss):
                 "neg_pos_ratio": self.neg_pos_ratio,
                 "n_neg_min": self.n_neg_min,
                 "alpha": self.alpha,
+                "normalization": self.normalization,
             }
         )
         return config

@@ -261,3 +261,17 @@ def test_invalid_arguments(arguments, message):
 def test_docstring_examples_run():
     result = doctest.testmod(importlib.import_module("keras_loss_function.keras_ssd_loss"))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_global_normalization_is_the_batch_loss_outside_tf_distribute():
+    y_true, y_pred = random_targets(3, batch=3, n_boxes=40, n_classes=4)
+    replica = SSDLoss(neg_pos_ratio=2).compute_loss(y_true, y_pred)
+    loss = SSDLoss(neg_pos_ratio=2, normalization="global")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loss.compute_loss(y_true, y_pred)),
+        keras.ops.convert_to_numpy(replica),
+    )
+    clone = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert clone.normalization == "global" and clone.get_config() == loss.get_config()
+    with pytest.raises(ValueError, match="normalization='batch'"):
+        SSDLoss(normalization="batch")

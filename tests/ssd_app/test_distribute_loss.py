@@ -58,11 +58,14 @@ def _build(normalization: str | None):
     return model
 
 
-def _reference_gradients(model, x, y, parts: int, loss) -> list:
-    """Gradients of `(1/parts) * sum_p loss(y_p, model(x_p))` on the default device."""
+def _reference_gradients(model, x, y, parts: int, loss, joint: bool = False) -> list:
+    """Gradients of `(1/parts) * sum_p loss(y_p, model(x_p))` on the default device, or with
+    `joint` of `loss(y, concatenate_p model(x_p))`."""
     import keras
 
     def formula(y_preds):
+        if joint:
+            return loss(y, keras.ops.concatenate(y_preds, axis=0))
         total = 0.0
         for part, y_pred in zip(np.split(y, parts), y_preds, strict=True):
             total = total + loss(part, y_pred)
@@ -122,12 +125,15 @@ def run_step(route: str, normalization: str | None) -> dict:
     loss = SSDLoss(**kwargs)
     per_replica = _reference_gradients(reference, x, y, REPLICAS, loss)
     whole = _reference_gradients(reference, x, y, 1, loss)
+    joint = _reference_gradients(reference, x, y, REPLICAS, loss, joint=True)
     return {
         "replicas": dist.num_replicas,
         "reported_loss": float(history.history["loss"][0]),
         "error_vs_per_replica_formula": _relative_error(applied, per_replica),
         "error_vs_whole_batch_formula": _relative_error(applied, whole),
+        "error_vs_global_formula": _relative_error(applied, joint),
         "per_replica_vs_whole_batch": _relative_error(per_replica, whole),
+        "per_replica_vs_global": _relative_error(per_replica, joint),
     }
 
 
@@ -154,6 +160,14 @@ def test_mirrored_step_applies_the_mean_of_the_per_replica_losses():
     assert measured["error_vs_per_replica_formula"] < TOLERANCE
     # the targets are chosen so that the two formulas differ clearly
     assert measured["per_replica_vs_whole_batch"] > 100 * TOLERANCE
+
+
+@pytest.mark.slow
+def test_mirrored_step_with_global_normalization_applies_the_global_batch_loss():
+    measured = _run("mirrored", "tensorflow", "global")
+    print(json.dumps(measured))
+    assert measured["error_vs_global_formula"] < TOLERANCE
+    assert measured["per_replica_vs_global"] > 100 * TOLERANCE
 
 
 @pytest.mark.slow
