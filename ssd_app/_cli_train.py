@@ -18,8 +18,11 @@ from ssd_encoder_decoder.output_layout import model_n_classes
 LOG_NAME = "training_log.csv"
 
 
-def build_model(preset: ModelPreset, n_classes: int, learning_rate: float) -> Any:
-    """A new compiled training-mode model of the given preset with `n_classes` classes."""
+def build_model(
+    preset: ModelPreset, n_classes: int, learning_rate: float, loss_normalization: str = "replica"
+) -> Any:
+    """A new compiled training-mode model of the given preset with `n_classes` classes
+    (`loss_normalization`: `SSDLoss(normalization=...)`)."""
     import keras
 
     from keras_loss_function.keras_ssd_loss import SSDLoss
@@ -31,7 +34,8 @@ def build_model(preset: ModelPreset, n_classes: int, learning_rate: float) -> An
         )
     else:
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
-    model.compile(optimizer=optimizer, loss=SSDLoss(neg_pos_ratio=3, alpha=1.0))
+    loss = SSDLoss(neg_pos_ratio=3, alpha=1.0, normalization=loss_normalization)
+    model.compile(optimizer=optimizer, loss=loss)
     return model
 
 
@@ -182,7 +186,7 @@ def _model_for_run(args: argparse.Namespace, preset: ModelPreset, write_dir: str
         log_path = os.path.join(write_dir, LOG_NAME)
         if os.path.exists(log_path):
             os.remove(log_path)  # a fresh run starts a fresh log
-        return build_model(preset, args.n_classes, args.learning_rate)
+        return build_model(preset, args.n_classes, args.learning_rate, args.loss_normalization)
     model = setup.load_model(args.resume, compile=True)
     if model_input_size(model) != (preset.img_height, preset.img_width):
         raise setup.CliError(
@@ -235,6 +239,15 @@ def add_distribute_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="split the CPU into N logical devices (tensorflow and jax backends), e.g. to try "
         "--distribute without accelerators. Default: the backend's devices.",
+    )
+    parser.add_argument(
+        "--loss-normalization",
+        choices=("replica", "global"),
+        default="replica",
+        help="with --distribute mirrored or multi_worker: 'replica' mines hard negatives and "
+        "counts positives per replica (the loss is the mean of the replicas' losses), 'global' "
+        "over the whole global batch, as on one device; the same on the other routes. A "
+        "--resume model keeps the loss it was saved with. Default: replica.",
     )
 
 
