@@ -297,14 +297,16 @@ def train_from_args(args: argparse.Namespace) -> dict:
     if args.resume is not None:
         setup.require_path(args.resume, "--resume model")
         initial_epoch = epochs_in_log(output_dir)
+    distribute.check_backend(args.distribute)
+    n_processes = distribute.planned_process_count(args.distribute)
+    if n_processes > 1 and args.seed is None:
+        raise setup.CliError(
+            f"--distribute {args.distribute} runs {n_processes} processes that must build the "
+            "same batches: give them all the same --seed"
+        )
     # configures the devices, then imports Keras (only now: importing TensorFlow is slow)
     dist = distribute.setup_distribution(args.distribute, args.cpu_devices)
     per_replica = dist.per_replica_batch_size(args.batch_size)
-    if dist.process_count > 1 and args.seed is None:
-        raise setup.CliError(
-            f"--distribute {args.distribute} runs {dist.process_count} processes that must "
-            "build the same batches: give them all the same --seed"
-        )
     keras = setup.import_keras()
     write_dir = dist.write_dir(output_dir)
     try:

@@ -176,6 +176,40 @@ def parse_tf_config(text: str | None) -> tuple[dict, tuple[str, int]]:
     return cluster, (task_type, index)
 
 
+def check_backend(route: str) -> str:
+    """The Keras backend that will run, if `route` can run on it.
+
+    Raises:
+        DistributeError: If `route` needs another backend (the message says which to set).
+    """
+    backend = planned_backend()
+    needed = ROUTE_BACKENDS.get(route)
+    if needed is not None and backend != needed:
+        raise DistributeError(
+            f"--distribute {route} runs on the {needed} backend, but the Keras backend is "
+            f"{backend}: set KERAS_BACKEND={needed}"
+        )
+    return backend
+
+
+def planned_process_count(route: str) -> int:
+    """Number of processes the environment describes for `route` (read before any start-up).
+
+    `multi_worker`: the `chief` and `worker` tasks of `TF_CONFIG` (raises `DistributeError`
+    if it is missing or invalid); `data_parallel`: `KERAS_DISTRIBUTION_NUM_PROCESSES` or
+    `JAX_NUM_PROCESSES` when set; else 1.
+    """
+    if route == "multi_worker":
+        cluster, _ = parse_tf_config(os.environ.get("TF_CONFIG"))
+        return sum(len(cluster.get(name, [])) for name in ("chief", "worker"))
+    if route == "data_parallel":
+        for name in ("KERAS_DISTRIBUTION_NUM_PROCESSES", "JAX_NUM_PROCESSES"):
+            value = os.environ.get(name, "")
+            if value.isdigit():
+                return int(value)
+    return 1
+
+
 def _is_multi_worker_chief(cluster: dict, task: tuple[str, int]) -> bool:
     if "chief" in cluster:
         return task[0] == "chief"
@@ -249,13 +283,7 @@ def setup_distribution(route: str = "none", cpu_devices: int | None = None) -> D
         raise DistributeError(f"--distribute must be one of {', '.join(ROUTES)}, got {route!r}")
     if cpu_devices is not None and (isinstance(cpu_devices, bool) or cpu_devices < 1):
         raise DistributeError(f"--cpu-devices must be a positive integer, got {cpu_devices!r}")
-    backend = planned_backend()
-    needed = ROUTE_BACKENDS.get(route)
-    if needed is not None and backend != needed:
-        raise DistributeError(
-            f"--distribute {route} runs on the {needed} backend, but the Keras backend is "
-            f"{backend}: set KERAS_BACKEND={needed}"
-        )
+    backend = check_backend(route)
     if cpu_devices is not None and backend not in ("tensorflow", "jax"):
         raise DistributeError(
             f"--cpu-devices is supported on the tensorflow and jax backends, not {backend}: "

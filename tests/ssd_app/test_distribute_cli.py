@@ -173,6 +173,19 @@ def test_batch_must_split_over_the_replicas(data, tmp_path):
     assert "--batch-size 3 is the global batch and must be a multiple of the 2 replicas" in line
 
 
+def test_several_processes_need_a_seed(data, tmp_path):
+    args = _train_args(data, tmp_path, "--distribute", "multi_worker")
+    del args[args.index("--seed") : args.index("--seed") + 2]
+    config = json.dumps(
+        {
+            "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
+            "task": {"type": "worker", "index": 0},
+        }
+    )
+    line = _error_line(_run_cli(args, "tensorflow", TF_CONFIG=config))
+    assert "runs 2 processes" in line and "--seed" in line
+
+
 # ----------------------------------------------------------------------------------------------
 # Every route trains
 
@@ -199,6 +212,32 @@ def test_every_route_trains_and_writes_the_summary(data, tmp_path, route, backen
     assert summary["final_loss"] > 0 and summary["wall_s"] > 0 and summary["images_per_s"] > 0
     for name in ("model.keras", "model.h5", "training_log.csv"):
         assert os.path.getsize(output_dir / name) > 0
+
+
+@pytest.mark.slow
+def test_python_api_trains_and_returns_the_summary(data, tmp_path):
+    output_dir = tmp_path / "out"
+    script = (
+        "import json, sys\n"
+        "from ssd_app import distribute\n"
+        "summary = distribute.train(sys.argv[1], sys.argv[2], sys.argv[3], distribute='mirrored',"
+        " cpu_devices=2, batch_size=4, epochs=1,"
+        " extra_args=('--steps-per-epoch', '1', '--seed', '0', '--verbose', '0'))\n"
+        "print(json.dumps(summary))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, data["images_dir"], data["labels_train"], str(output_dir)],
+        cwd=REPO_ROOT,
+        env=_env("tensorflow"),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    returned = json.loads(result.stdout.strip().splitlines()[-1])
+    assert returned == _summary(output_dir)
+    assert returned["replicas"] == 2 and returned["steps"] == 1
 
 
 # ----------------------------------------------------------------------------------------------
