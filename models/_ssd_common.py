@@ -11,7 +11,8 @@ that `ssd_encoder_decoder.output_layout` defines.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,11 @@ from ssd_encoder_decoder.output_layout import (
 
 MODES = ("training", "inference", "inference_fast")
 INPUT_LAYER_NAME = "input_1"
+# Dtype of the layers that stay in full precision under a mixed policy (`mixed_bfloat16`,
+# `mixed_float16`): the input pre-processing (pixel values and means near 255 lose whole units in
+# 16 bits), the anchors and everything after the heads (softmax, the concatenations that make
+# `predictions`, the decoder), so that anchor coordinates, scores and decoded boxes are float32.
+FULL_PRECISION = "float32"
 
 
 def check_mode(mode: str) -> None:
@@ -105,13 +111,14 @@ def preprocess_input(x, subtract_mean, divide_by_stddev, swap_channels):
     Returns:
         The pre-processed tensor.
     """
-    x = keras.layers.Identity(name=IDENTITY_LAYER_NAME)(x)
+    dtype = FULL_PRECISION
+    x = keras.layers.Identity(name=IDENTITY_LAYER_NAME, dtype=dtype)(x)
     if subtract_mean is not None:
-        x = InputMeanNormalization(subtract_mean, name=MEAN_LAYER_NAME)(x)
+        x = InputMeanNormalization(subtract_mean, name=MEAN_LAYER_NAME, dtype=dtype)(x)
     if divide_by_stddev is not None:
-        x = InputStddevNormalization(divide_by_stddev, name=STDDEV_LAYER_NAME)(x)
+        x = InputStddevNormalization(divide_by_stddev, name=STDDEV_LAYER_NAME, dtype=dtype)(x)
     if swap_channels:
-        x = InputChannelSwap(swap_channels, name=CHANNEL_SWAP_LAYER_NAME)(x)
+        x = InputChannelSwap(swap_channels, name=CHANNEL_SWAP_LAYER_NAME, dtype=dtype)(x)
     return x
 
 
@@ -176,8 +183,9 @@ class ModelOptions:
     return_predictor_sizes: bool
 
 
-def _reshaped(x, width: int, name: str):
-    return keras.layers.Reshape((-1, width), name=f"{name}_reshape")(x)  # (B, h*w*n_boxes, width)
+def _reshaped(x, width: int, name: str, dtype=None):
+    # (B, h*w*n_boxes, width)
+    return keras.layers.Reshape((-1, width), name=f"{name}_reshape", dtype=dtype)(x)
 
 
 def build_predictions(
@@ -205,16 +213,22 @@ def build_predictions(
         l2 = options.l2_regularization
         conf = conv2d(anchors.n_boxes[i] * options.n_classes, 3, conf_name, l2)(x)
         loc = conv2d(anchors.n_boxes[i] * BOX_VALUES, 3, loc_name, l2)(x)
-        prior = AnchorBoxes(**anchors.layer_arguments(i), name=anchor_name)(loc)
+        prior = AnchorBoxes(**anchors.layer_arguments(i), name=anchor_name, dtype=FULL_PRECISION)(
+            loc
+        )
         conf_maps.append(conf)
         confs.append(_reshaped(conf, options.n_classes, conf_name))
         locs.append(_reshaped(loc, BOX_VALUES, loc_name))
-        priors.append(_reshaped(prior, ANCHOR_LAYER_WIDTH, anchor_name))
+        priors.append(_reshaped(prior, ANCHOR_LAYER_WIDTH, anchor_name, FULL_PRECISION))
     conf = keras.layers.Concatenate(axis=1, name=names.conf_concat)(confs)
     loc = keras.layers.Concatenate(axis=1, name=names.loc_concat)(locs)
-    prior = keras.layers.Concatenate(axis=1, name=names.anchors_concat)(priors)
-    conf = keras.layers.Activation("softmax", name=names.softmax)(conf)
-    predictions = keras.layers.Concatenate(axis=2, name=PREDICTIONS_LAYER_NAME)([conf, loc, prior])
+    prior = keras.layers.Concatenate(axis=1, name=names.anchors_concat, dtype=FULL_PRECISION)(
+        priors
+    )
+    conf = keras.layers.Activation("softmax", name=names.softmax, dtype=FULL_PRECISION)(conf)
+    predictions = keras.layers.Concatenate(
+        axis=2, name=PREDICTIONS_LAYER_NAME, dtype=FULL_PRECISION
+    )([conf, loc, prior])
     return predictions, conf_maps
 
 
@@ -227,6 +241,7 @@ def _decoder(options: ModelOptions, anchors: AnchorConfig) -> Callable:
         img_height=anchors.img_height,
         img_width=anchors.img_width,
         name=DECODER_LAYER_NAME,
+        dtype=FULL_PRECISION,
     )
 
 
@@ -286,6 +301,7 @@ def build_ssd(
     top_k,
     nms_max_output_size,
     return_predictor_sizes,
+    dtype=None,
 ):
     """Builds an SSD model around a backbone; the keyword arguments are the builders' arguments.
 
@@ -322,10 +338,35 @@ def build_ssd(
         },
         return_predictor_sizes=return_predictor_sizes,
     )
-    inputs = keras.Input(shape=image_size, name=INPUT_LAYER_NAME)
-    x = preprocess_input(inputs, subtract_mean, divide_by_stddev, swap_channels)
-    sources = backbone(x, l2_regularization, image_size)
-    if len(sources) != n_predictor_layers:
-        raise RuntimeError(f"backbone returned {len(sources)} sources, not {n_predictor_layers}")
-    predictions, conf_maps = build_predictions(sources, anchors, options, head_names)
-    return finish_model(inputs, predictions, conf_maps, options, anchors)
+    with dtype_policy(dtype):
+        inputs = keras.Input(shape=image_size, name=INPUT_LAYER_NAME)
+        x = preprocess_input(inputs, subtract_mean, divide_by_stddev, swap_channels)
+        sources = backbone(x, l2_regularization, image_size)
+        if len(sources) != n_predictor_layers:
+            raise RuntimeError(
+                f"backbone returned {len(sources)} sources, not {n_predictor_layers}"
+            )
+        predictions, conf_maps = build_predictions(sources, anchors, options, head_names)
+        return finish_model(inputs, predictions, conf_maps, options, anchors)
+
+
+@contextlib.contextmanager
+def dtype_policy(dtype: str | keras.DTypePolicy | None) -> Iterator[None]:
+    """Makes `dtype` the global Keras dtype policy while the block runs, then restores the old one.
+
+    Args:
+        dtype: a policy or its name (`'float32'`, `'mixed_bfloat16'`, `'mixed_float16'`, ...), or
+            None to keep the global policy (`keras.config.dtype_policy()`).
+
+    Raises:
+        ValueError: `dtype` is not a policy Keras knows.
+    """
+    if dtype is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

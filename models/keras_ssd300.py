@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import keras
+
 from models._ssd_vgg import SSD300_EXTRAS, build_ssd_vgg
 
 _DEFAULT_ASPECT_RATIOS = (
@@ -45,6 +47,7 @@ def ssd_300(
     top_k: int = 200,
     nms_max_output_size: int = 400,
     return_predictor_sizes: bool = False,
+    dtype: str | keras.DTypePolicy | None = None,
 ):
     """Builds the SSD300 model (6 predictor layers).
 
@@ -79,6 +82,11 @@ def ssd_300(
         confidence_thresh, iou_threshold, top_k, nms_max_output_size: decoding parameters of
             the inference modes (see `DecodeDetections`).
         return_predictor_sizes: also return the predictor layers' feature-map sizes.
+        dtype: Keras dtype policy of the model's layers, or its name (`'mixed_bfloat16'` on a
+            CPU, `'mixed_float16'` on a GPU); None (default) takes the global policy
+            (`keras.config.set_dtype_policy`). Under a mixed policy the convolutions compute in
+            16 bits while the input pre-processing, anchors, softmax, `predictions` and decoder
+            stay float32, so the outputs are float32 either way.
 
     Returns:
         A `keras.Model` mapping `(batch, height, width, channels)` images to

@@ -68,6 +68,7 @@ def build_model(
     top_k: int = 200,
     nms_max_output_size: int = 400,
     return_predictor_sizes: bool = False,
+    dtype: str | keras.DTypePolicy | None = None,
 ):
     """Builds the SSD7 model.
 
@@ -99,6 +100,11 @@ def build_model(
         confidence_thresh, iou_threshold, top_k, nms_max_output_size: decoding parameters of
             the inference modes (see `DecodeDetections`).
         return_predictor_sizes: also return the predictor layers' feature-map sizes.
+        dtype: Keras dtype policy of the model's layers, or its name (`'mixed_bfloat16'` on a
+            CPU, `'mixed_float16'` on a GPU); None (default) takes the global policy
+            (`keras.config.set_dtype_policy`). Under a mixed policy the convolutions compute in
+            16 bits while the input pre-processing, anchors, softmax, `predictions` and decoder
+            stay float32, so the outputs are float32 either way.
 
     Returns:
         A `keras.Model` mapping `(batch, height, width, channels)` images to
