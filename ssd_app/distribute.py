@@ -401,7 +401,8 @@ def _jax_setup(keras: Any, route: str, cpu_devices: int | None) -> DistributedSe
     devices = jax.devices()
     if route == "none":
         return DistributedSetup(route, "jax", [str(devices[0])], 1)
-    distribution = keras.distribution.DataParallel(devices=devices)
+    # `process_shard` gives every process its part of each batch
+    distribution = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
     keras.distribution.set_distribution(distribution)
     return DistributedSetup(
         route,

@@ -336,3 +336,41 @@ def test_multi_worker_resumes_after_a_worker_is_killed(data, tmp_path):
     assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
     assert _log_epochs(output_dir) == [*done, len(done)]
     assert _summary(output_dir)["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_two_jax_processes_train_like_one_process_with_two_devices(data, tmp_path):
+    single = tmp_path / "single"
+    args = _train_args(data, single, "--distribute", "data_parallel", "--cpu-devices", "2")
+    result = _run_cli(args, "jax")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    output_dir, tmp_dir = tmp_path / "out", tmp_path / "tmp"
+    tmp_dir.mkdir()
+    (port,) = _free_ports(1)
+    args = _train_args(data, output_dir, "--distribute", "data_parallel", "--cpu-devices", "1")
+    processes = []
+    for index in range(2):
+        log = open(tmp_dir / f"worker{index}.log", "w", encoding="utf-8")
+        env = {
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+            "JAX_NUM_PROCESSES": "2",
+            "JAX_PROCESS_ID": str(index),
+        }
+        processes.append(
+            subprocess.Popen(
+                _command(args),
+                cwd=REPO_ROOT,
+                env=_env("jax", tmp_dir, **env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+        log.close()
+    codes, logs = _wait_all(processes, tmp_dir)
+    assert codes == [0, 0], "\n".join(log[-2000:] for log in logs)
+    summary = _summary(output_dir)
+    assert summary["processes"] == 2 and summary["replicas"] == 2
+    # each process fed its half of the same global batches: the same training as one process
+    assert summary["final_loss"] == pytest.approx(_summary(single)["final_loss"], rel=1e-5)
+    assert [name for name in os.listdir(tmp_dir) if name.startswith("ssd-keras-")] == []
