@@ -213,17 +213,31 @@ def export_model(
 
 
 def _load(model_or_path: Any) -> Any:
+    """The model itself, or the model saved at a path (`.keras`, `.h5`, legacy `.h5`)."""
     if not isinstance(model_or_path, (str, os.PathLike)):
         return model_or_path
     path = os.fspath(model_or_path)
     if not os.path.isfile(path):
         raise OSError(f"model file {path} does not exist")
-    from ssd_app._cli_setup import CliError, load_model
+    import keras
+
+    import keras_layers.keras_layer_AnchorBoxes  # registers the custom layers
+    import keras_layers.keras_layer_DecodeDetections
+    import keras_layers.keras_layer_DecodeDetectionsFast
+    import keras_layers.keras_layer_L2Normalization
+    import keras_layers.keras_layer_preprocessing  # noqa: F401
 
     try:
-        return load_model(path)
-    except CliError as error:
-        raise ValueError(str(error)) from error
+        return keras.models.load_model(path, compile=False)
+    except Exception as error:
+        if path.lower().endswith(".h5"):
+            from models.legacy_h5 import load_legacy_model
+
+            try:
+                return load_legacy_model(path, compile=False)
+            except Exception:
+                pass
+        raise ValueError(f"cannot load model {path}: {error}") from error
 
 
 def _signature(model: Any) -> list:
