@@ -139,6 +139,35 @@ def check_backend(format: str) -> None:
         )
 
 
+def check_export_arguments(format: str, output: str | os.PathLike, quantize: str = "none") -> str:
+    """Checks the format, quantization and destination of an export before any work is done.
+
+    Returns:
+        The absolute path of `output`.
+
+    Raises:
+        ValueError: For an unknown format or quantization, a quantization of another format
+            than `'litert'`, or an `output` without the format's extension.
+        OSError: If the folder of `output` does not exist or is not writable.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
+    if quantize != "none" and format != "litert":
+        raise ValueError(f"quantize={quantize!r} applies to format 'litert' only, not {format!r}")
+    output = os.path.abspath(os.fspath(output))
+    suffix = SUFFIXES.get(format)
+    if suffix is not None and not output.lower().endswith(suffix):
+        raise ValueError(f"output {output} of format {format!r} must end with {suffix}")
+    parent = os.path.dirname(output)
+    if not os.path.isdir(parent):
+        raise OSError(f"output folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OSError(f"output folder {parent} is not writable")
+    return output
+
+
 def export_model(
     model_or_path: Any,
     format: str,
@@ -175,21 +204,7 @@ def export_model(
             or a model that cannot be decoded.
         OSError: If the model file cannot be read or `output` cannot be written.
     """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
-    if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}")
-    if quantize != "none" and format != "litert":
-        raise ValueError(f"quantize={quantize!r} applies to format 'litert' only, not {format!r}")
-    output = os.path.abspath(os.fspath(output))
-    suffix = SUFFIXES.get(format)
-    if suffix is not None and not output.lower().endswith(suffix):
-        raise ValueError(f"output {output} of format {format!r} must end with {suffix}")
-    parent = os.path.dirname(output)
-    if not os.path.isdir(parent):
-        raise OSError(f"output folder {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OSError(f"output folder {parent} is not writable")
+    output = check_export_arguments(format, output, quantize)
     check_backend(format)
     model = _load(model_or_path)
     wrapped = detection_model(

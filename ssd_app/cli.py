@@ -6,7 +6,10 @@ Subcommands:
   configuration) on CSV, Pascal VOC XML or MS COCO JSON data, optionally resuming from a saved
   model, and writes `model.keras`, `model.h5` and `training_log.csv`.
 * `evaluate`: prints the Pascal VOC average precision per class and the mean.
-* `predict`: draws the detected boxes on images (PNG) and writes `detections.csv`.
+* `predict`: draws the detected boxes on images (PNG) and writes `detections.csv`; also runs
+  exported `.onnx` / `.tflite` detectors with ONNX Runtime / LiteRT, without Keras or TensorFlow.
+* `export`: writes a SavedModel, ONNX or LiteRT artefact with the decoding inside
+  (`models.export.export_model`).
 * `demo`: the main job of `make demo` (`ssd_app.demo`): generates the road-traffic
   data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one folder.
 
@@ -26,7 +29,6 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from models.prediction import model_decoding, predict_detections
 from ssd_app import _cli_setup as setup
 from ssd_app import _cli_train
 from ssd_app._common import (
@@ -237,7 +239,11 @@ def _predict_parser(subparsers: Any) -> None:
         "and detections.csv (image, class_id, confidence, xmin, ymin, xmax, ymax in pixels of "
         "the original image).",
     )
-    parser.add_argument("model", help="saved model (.keras or .h5)")
+    parser.add_argument(
+        "model",
+        help="saved model (.keras or .h5), or a detector exported by 'ssd-keras export' (.onnx "
+        "run by ONNX Runtime, .tflite run by LiteRT; neither Keras nor TensorFlow is imported)",
+    )
     parser.add_argument(
         "images", nargs="+", help="image files or folders (.jpg, .jpeg, .png, .bmp files in them)"
     )
@@ -252,7 +258,8 @@ def _predict_parser(subparsers: Any) -> None:
         type=iou_threshold,
         default=None,
         help="NMS IoU threshold in (0, 1]. Default: the model's own (its decoding layer's; "
-        "0.45 for a training-mode model).",
+        "0.45 for a training-mode model). Not for exported detectors, whose threshold is fixed "
+        "at export.",
     )
     parser.add_argument("--output-dir", required=True, help="folder for the PNGs and CSV")
     _add_class_names_option(parser, "as box captions instead of the class id")
@@ -273,8 +280,75 @@ def _demo_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=demo.run)
 
 
+def _export_parser(subparsers: Any) -> None:
+    from models.export import DEFAULTS, FORMATS, MODES, QUANTIZATIONS
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a model with its decoding to SavedModel, ONNX or LiteRT",
+        description="Write a SavedModel folder, an .onnx or a .tflite file that takes images "
+        "(batch, H, W, 3) (float32 RGB, 0-255, the model's input size) and returns detections "
+        "(batch, top_k, 6): [class_id, confidence, xmin, ymin, xmax, ymax] in pixels of the "
+        "model input. A training-mode model gets the decoding layer appended, built from its "
+        "own anchors; an inference-mode model keeps its own unless thresholds are given.",
+    )
+    parser.add_argument("model", help="saved model (.keras or .h5)")
+    parser.add_argument("--format", choices=FORMATS, required=True, help="artefact format")
+    parser.add_argument(
+        "--output",
+        required=True,
+        help="destination: a folder (saved_model), a .onnx file (onnx) or a .tflite file "
+        "(litert); an existing one is replaced only once the new one is complete",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=confidence,
+        default=None,
+        help="minimum confidence in [0, 1] of a detection. Default: the model's decoding "
+        f"layer's, {DEFAULTS['confidence_thresh']} for a training-mode model.",
+    )
+    parser.add_argument(
+        "--iou-threshold",
+        type=iou_threshold,
+        default=None,
+        help="NMS IoU threshold in (0, 1]. Default: the model's decoding layer's, "
+        f"{DEFAULTS['iou_threshold']} for a training-mode model.",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=positive_int,
+        default=None,
+        help="detections per image. Default: the model's decoding layer's, "
+        f"{DEFAULTS['top_k']} for a training-mode model.",
+    )
+    parser.add_argument(
+        "--nms-max-output-size",
+        type=positive_int,
+        default=None,
+        help="boxes kept per class by the NMS. Default: the model's decoding layer's, "
+        f"{DEFAULTS['nms_max_output_size']} for a training-mode model.",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="decoding layer: 'inference' (one NMS per class) or 'inference_fast' (one NMS "
+        "over the best class of each box). Default: the model's own, 'inference' for a "
+        "training-mode model.",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=QUANTIZATIONS,
+        default="none",
+        help="litert only: 'dynamic_range' (int8 weights) or 'float16' (float16 weights). "
+        "Default: none.",
+    )
+    _add_common_options(parser)
+    parser.set_defaults(handler=_run_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The `ssd-keras` argument parser with its four subcommands."""
+    """The `ssd-keras` argument parser with its subcommands."""
     parser = ArgumentParser(
         prog="ssd-keras",
         description="Train, evaluate and run SSD object detectors (Keras 3).",
@@ -284,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(subparsers)
     _predict_parser(subparsers)
     _demo_parser(subparsers)
+    _export_parser(subparsers)
     return parser
 
 
@@ -318,6 +393,7 @@ def _check_class_names(names: Sequence[str] | None, n_classes: int | None, model
 def _run_evaluate(args: argparse.Namespace) -> int:
     from eval_utils.average_precision_evaluator import Evaluator
     from misc_utils.atomic_write import atomic_path
+    from models.prediction import model_decoding
 
     setup.require_path(args.model, "model")
     _check_class_names(args.class_names, args.n_classes, args.model)
@@ -458,26 +534,63 @@ def _read_rgb(path: str) -> np.ndarray | None:
         return None
 
 
+def _keras_detector(args: argparse.Namespace) -> Any:
+    """`detect(images)` of a saved Keras model: `predict_detections` with the CLI thresholds."""
+    from models.prediction import predict_detections
+
+    model = setup.load_model(args.model)
+    _check_class_names(args.class_names, model_n_classes(model), args.model)
+    checked = setup.CheckedModel(model, args.model)
+
+    def detect(images: list[np.ndarray]) -> list[np.ndarray]:
+        return predict_detections(
+            checked, images, confidence_thresh=args.confidence, iou_threshold=args.iou_threshold
+        )
+
+    return detect
+
+
+def _exported_detector(args: argparse.Namespace) -> Any:
+    """`detect(images)` of an exported `.onnx` / `.tflite` detector (no Keras, no TensorFlow)."""
+    from ssd_app.light_predict import ExportedDetector, predict_exported
+
+    if args.iou_threshold is not None:
+        raise setup.CliError(
+            f"--iou-threshold cannot be applied to the exported detector {args.model}: its NMS "
+            "threshold was fixed at export (ssd-keras export --iou-threshold)"
+        )
+    setup.require_path(args.model, "model")
+    try:
+        detector = ExportedDetector(args.model)
+    except (ValueError, OSError):
+        raise
+    except Exception as error:  # the runtime's own errors for a damaged file
+        message = " ".join(str(error).split())[:300] or type(error).__name__
+        raise setup.CliError(f"cannot load exported model {args.model}: {message}") from error
+
+    def detect(images: list[np.ndarray]) -> list[np.ndarray]:
+        return predict_exported(detector, images, confidence_thresh=args.confidence)
+
+    return detect
+
+
 def _run_predict(args: argparse.Namespace) -> int:
     import cv2
 
     from data_generator.image_io import read_image, to_three_channels
     from misc_utils.atomic_write import atomic_path
+    from ssd_app.light_predict import is_exported_model
 
     paths = image_paths(args.images)
-    model = setup.load_model(args.model)
-    _check_class_names(args.class_names, model_n_classes(model), args.model)
-    checked = setup.CheckedModel(model, args.model)
+    if is_exported_model(args.model):
+        detect = _exported_detector(args)
+    else:
+        detect = _keras_detector(args)
     results = []  # every image is detected before anything is written
     for start in range(0, len(paths), PREDICT_CHUNK):  # bounded memory for many large images
         chunk = [(path, _read_rgb(path)) for path in paths[start : start + PREDICT_CHUNK]]
         chunk = [(path, image) for path, image in chunk if image is not None]
-        detections = predict_detections(
-            checked,
-            [image for _, image in chunk],
-            confidence_thresh=args.confidence,
-            iou_threshold=args.iou_threshold,
-        )
+        detections = detect([image for _, image in chunk]) if chunk else []
         results.extend(zip([path for path, _ in chunk], detections, strict=True))
     if not results:
         raise setup.CliError(f"none of the {len(paths)} images could be read")
@@ -507,6 +620,37 @@ def _run_predict(args: argparse.Namespace) -> int:
 def _error_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return f"ssd-keras: error: {text}"
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from models.export import check_export_arguments, export_model
+
+    setup.require_path(args.model, "model")
+    output = os.path.abspath(args.output)
+    setup.ensure_writable_dir(os.path.dirname(output))
+    check_export_arguments(args.format, output, args.quantize)
+    model = setup.load_model(args.model)
+    try:
+        written = export_model(
+            model,
+            args.format,
+            output,
+            confidence_thresh=args.confidence,
+            iou_threshold=args.iou_threshold,
+            top_k=args.top_k,
+            nms_max_output_size=args.nms_max_output_size,
+            mode=args.mode,
+            quantize=args.quantize,
+        )
+    except (ValueError, OSError):
+        raise
+    except Exception as error:  # a converter's own failure; nothing was left at --output
+        message = " ".join(str(error).split())[:300] or type(error).__name__
+        raise setup.CliError(
+            f"export of {args.model} to {args.format} failed: {message}"
+        ) from error
+    print(f"{args.model} -> {written} ({args.format})")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
