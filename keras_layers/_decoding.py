@@ -535,6 +535,16 @@ class DetectionDecoder(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, y_pred):
+        if keras.backend.backend() == "torch":
+            # `torch.compile` (`jit_compile=True` on PyTorch) would unroll the decoding loops
+            # into a graph that takes many minutes to build; the decoding runs eagerly instead,
+            # after the compiled part of the model.
+            import torch
+
+            return torch.compiler.disable(self._decode)(y_pred)
+        return self._decode(y_pred)
+
+    def _decode(self, y_pred):
         y_pred = ops.stop_gradient(ops.cast(y_pred, "float32"))
         boxes = decode_centroid_offsets(
             y_pred, self.normalize_coords, self.img_height, self.img_width
