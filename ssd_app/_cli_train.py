@@ -292,11 +292,6 @@ def train_from_args(args: argparse.Namespace) -> dict:
     val_set = None
     if args.val_labels is not None:
         val_set = setup.load_dataset(setup.data_source(args, args.val_labels), args.n_classes)
-    output_dir = setup.ensure_writable_dir(args.output_dir)
-    initial_epoch = 0
-    if args.resume is not None:
-        setup.require_path(args.resume, "--resume model")
-        initial_epoch = epochs_in_log(output_dir)
     distribute.check_backend(args.distribute)
     n_processes = distribute.planned_process_count(args.distribute)
     if n_processes > 1 and args.seed is None:
@@ -304,6 +299,13 @@ def train_from_args(args: argparse.Namespace) -> dict:
             f"--distribute {args.distribute} runs {n_processes} processes that must build the "
             "same batches: give them all the same --seed"
         )
+    output_dir = args.output_dir  # the chief creates and checks it; the others do not write there
+    if distribute.planned_chief(args.distribute):
+        output_dir = setup.ensure_writable_dir(args.output_dir)
+    initial_epoch = 0
+    if args.resume is not None:
+        setup.require_path(args.resume, "--resume model")
+        initial_epoch = epochs_in_log(output_dir)
     # configures the devices, then imports Keras (only now: importing TensorFlow is slow)
     dist = distribute.setup_distribution(args.distribute, args.cpu_devices)
     per_replica = dist.per_replica_batch_size(args.batch_size)

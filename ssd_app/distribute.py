@@ -210,6 +210,20 @@ def planned_process_count(route: str) -> int:
     return 1
 
 
+def planned_chief(route: str) -> bool:
+    """Whether this process will be the chief of `route` (read from the environment only):
+    the `chief` task of `TF_CONFIG` (else worker 0) for `multi_worker`, process 0 for
+    `data_parallel`, always for a single process."""
+    if route == "multi_worker":
+        return _is_multi_worker_chief(*parse_tf_config(os.environ.get("TF_CONFIG")))
+    if route == "data_parallel":
+        for name in ("KERAS_DISTRIBUTION_PROCESS_ID", "JAX_PROCESS_ID"):
+            value = os.environ.get(name, "")
+            if value.isdigit():
+                return int(value) == 0
+    return True
+
+
 def _is_multi_worker_chief(cluster: dict, task: tuple[str, int]) -> bool:
     if "chief" in cluster:
         return task[0] == "chief"
