@@ -161,6 +161,24 @@ def test_parse_tf_config_finds_the_task():
     assert dist.parse_tf_config(text) == ({"worker": ["a:1", "b:2"]}, ("worker", 1))
 
 
+def test_chief_and_process_count_from_the_environment(monkeypatch):
+    cluster = {"chief": ["a:1"], "worker": ["b:1", "c:1"]}
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "chief", "index": 0}})
+    )
+    assert dist.planned_chief("multi_worker") and dist.planned_process_count("multi_worker") == 3
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    )
+    assert not dist.planned_chief("multi_worker")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
+    monkeypatch.setenv("JAX_PROCESS_ID", "1")
+    assert dist.planned_process_count("data_parallel") == 4 and not dist.planned_chief(
+        "data_parallel"
+    )
+    assert dist.planned_process_count("none") == 1 and dist.planned_chief("none")
+
+
 def test_cpu_devices_on_torch(data, tmp_path):
     result = _run_cli(_train_args(data, tmp_path, "--cpu-devices", "2"), "torch")
     assert "--cpu-devices is supported on the tensorflow and jax backends" in _error_line(result)
