@@ -116,7 +116,8 @@ def _train_parser(subparsers: Any) -> None:
         "train",
         help="train SSD7 or SSD300",
         description="Train an SSD model with the tutorials' configuration and augmentation. "
-        "Writes model.keras, model.h5, training_log.csv and checkpoints/ into --output-dir.",
+        "Writes model.keras, model.h5, training_log.csv, train_summary.json and checkpoints/ into "
+        "--output-dir.",
     )
     _add_data_options(parser, ("train", "val"))
     parser.add_argument(
