@@ -7,6 +7,8 @@
 * `ssd_app.demo`: the main job of `make demo` (`python -m ssd_app.demo`): generates the synthetic
   road-traffic data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one
   output folder.
+* `ssd_app.light_predict`: runs a detector exported by `ssd-keras export` (`.onnx`, `.tflite`)
+  with NumPy, OpenCV and ONNX Runtime or LiteRT only.
 * `ssd_app.training_budget`: `TrainingBudget`, a warm-up + cosine learning rate fitted to a
   training-time budget (steps or wall-clock minutes) that ends training when it is spent.
 
