@@ -3,7 +3,8 @@
 * `ssd_app.cli`: the `ssd-keras` console script (`train`, `evaluate`, `predict`, `export`,
   `demo`), also `python -m ssd_app.cli`.
 * `ssd_app.distribute`: the `train --distribute` routes (`tf.distribute`, `keras.distribution`),
-  `setup_distribution` for scripts and `train`, the whole `ssd-keras train` command from Python.
+  `setup_distribution` for scripts.
+* `ssd_app.training`: `train`, the whole `ssd-keras train` command from Python.
 * `ssd_app.demo`: the main job of `make demo` (`python -m ssd_app.demo`): generates the synthetic
   road-traffic data, trains SSD7 for a budget of minutes or epochs, evaluates it and writes one
   output folder.

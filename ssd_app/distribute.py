@@ -18,8 +18,8 @@ runs on a machine without accelerators. The batch size is always the global batc
 replica gets `global / replicas` images.
 
 `setup_distribution` must be called before the backend runs its first operation; in a script
-build and compile the model inside `DistributedSetup.scope()`. `train` runs the whole
-`ssd-keras train` command from Python. See docs/distributed.md.
+build and compile the model inside `DistributedSetup.scope()`. `ssd_app.training.train` runs
+the whole `ssd-keras train` command from Python. See docs/distributed.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -493,56 +493,3 @@ def write_summary(path: str, summary: dict) -> None:
         json.dump(summary, file, indent=2)
         file.write("\n")
 
-
-def train(
-    images_dir: str,
-    train_labels: str,
-    output_dir: str,
-    *,
-    distribute: str = "none",
-    cpu_devices: int | None = None,
-    batch_size: int = 16,
-    epochs: int = 10,
-    extra_args: Sequence[str] = (),
-) -> dict:
-    """Runs `ssd-keras train` from Python and returns its `train_summary.json` content.
-
-    Call it at most once per process, before anything else uses the Keras backend (the device
-    configuration happens first). Options without a keyword here are passed as command-line
-    arguments in `extra_args`, e.g. `('--val-labels', 'val.csv', '--steps-per-epoch', '5')`.
-
-    Args:
-        images_dir: Folder of the images.
-        train_labels: Training labels (CSV by default; see `--data-format` in `extra_args`).
-        output_dir: Folder for the model files, log, checkpoints and summary.
-        distribute: One of `ROUTES`.
-        cpu_devices: Logical CPU devices to split the CPU into (None: the backend's default).
-        batch_size: The global batch size (a multiple of the number of replicas).
-        epochs: Epochs to train.
-        extra_args: Further `ssd-keras train` arguments.
-
-    Returns:
-        The summary dict (`backend`, `distribute`, `devices`, `global_batch_size`, `steps`,
-        `final_loss`, `wall_s`, `images_per_s`, ...). A multi-worker process that is not the
-        chief returns its own summary without writing it.
-
-    Raises:
-        DistributeError, ssd_app._cli_setup.CliError, ValueError, OSError: For bad settings or
-            input, with the message the command line would print; `SystemExit` for arguments
-            the command-line parser rejects.
-    """
-    from ssd_app import cli
-    from ssd_app._cli_train import train_from_args
-
-    argv = [
-        "train",
-        "--images-dir", images_dir,
-        "--train-labels", train_labels,
-        "--output-dir", output_dir,
-        "--distribute", distribute,
-        "--batch-size", str(batch_size),
-        "--epochs", str(epochs),
-        *(["--cpu-devices", str(cpu_devices)] if cpu_devices is not None else []),
-        *extra_args,
-    ]  # fmt: skip
-    return train_from_args(cli.build_parser().parse_args(argv))

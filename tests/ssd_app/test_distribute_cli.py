@@ -237,8 +237,8 @@ def test_python_api_trains_and_returns_the_summary(data, tmp_path):
     output_dir = tmp_path / "out"
     script = (
         "import json, sys\n"
-        "from ssd_app import distribute\n"
-        "summary = distribute.train(sys.argv[1], sys.argv[2], sys.argv[3], distribute='mirrored',"
+        "from ssd_app import training\n"
+        "summary = training.train(sys.argv[1], sys.argv[2], sys.argv[3], distribute='mirrored',"
         " cpu_devices=2, batch_size=4, epochs=1,"
         " extra_args=('--steps-per-epoch', '1', '--seed', '0', '--verbose', '0'))\n"
         "print(json.dumps(summary))\n"
