@@ -492,4 +492,3 @@ def write_summary(path: str, summary: dict) -> None:
     with atomic_path(path) as temporary, open(temporary, "w", encoding="utf-8") as file:
         json.dump(summary, file, indent=2)
         file.write("\n")
-
