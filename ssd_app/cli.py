@@ -563,9 +563,7 @@ def _exported_detector(args: argparse.Namespace) -> Any:
     setup.require_path(args.model, "model")
     try:
         detector = ExportedDetector(args.model)
-    except (ValueError, OSError):
-        raise
-    except Exception as error:  # the runtime's own errors for a damaged file
+    except Exception as error:  # our checks, or the runtime's own errors for a damaged file
         message = " ".join(str(error).split())[:300] or type(error).__name__
         raise setup.CliError(f"cannot load exported model {args.model}: {message}") from error
 

@@ -148,12 +148,15 @@ def test_export_writes_a_saved_model_folder(workspace):
          "missing.onnx"),
         (["predict", "{dir}/bad.onnx", "{dir}/images", "--output-dir", "{dir}/x"],
          "cannot load exported model"),
+        (["predict", "{dir}/bad.tflite", "{dir}/images", "--output-dir", "{dir}/x"],
+         "cannot load exported model .*bad.tflite"),
         (["predict", "{dir}/bad.onnx", "{dir}/images", "--output-dir", "{dir}/x",
           "--iou-threshold", "0.3"], "fixed at export"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_error_line(workspace, capsys, argv, message):
     (workspace / "bad.onnx").write_bytes(b"not an onnx file")
+    (workspace / "bad.tflite").write_bytes(b"not a flatbuffer")
     argv = [a.format(model=workspace / "ssd7.keras", dir=workspace) for a in argv]
     with pytest.raises(SystemExit) as raised:
         raise SystemExit(cli.main(argv))
