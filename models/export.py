@@ -234,25 +234,9 @@ def _load(model_or_path: Any) -> Any:
     path = os.fspath(model_or_path)
     if not os.path.isfile(path):
         raise OSError(f"model file {path} does not exist")
-    import keras
+    from models.legacy_h5 import load_ssd_model
 
-    import keras_layers.keras_layer_AnchorBoxes  # registers the custom layers
-    import keras_layers.keras_layer_DecodeDetections
-    import keras_layers.keras_layer_DecodeDetectionsFast
-    import keras_layers.keras_layer_L2Normalization
-    import keras_layers.keras_layer_preprocessing  # noqa: F401
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as error:
-        if path.lower().endswith(".h5"):
-            from models.legacy_h5 import load_legacy_model
-
-            try:
-                return load_legacy_model(path, compile=False)
-            except Exception:
-                pass
-        raise ValueError(f"cannot load model {path}: {error}") from error
+    return load_ssd_model(path, compile=False)
 
 
 def _signature(model: Any) -> list:

@@ -27,6 +27,7 @@ Full models
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import h5py
@@ -94,3 +95,47 @@ def load_legacy_model(
         if _legacy_h5._json_attr(f, "model_config") is None:
             raise ValueError(f"{filepath!r} holds no model configuration (a weights-only file?).")
     return _legacy_h5.load_model_from_hdf5(filepath, custom_objects=custom_objects, compile=compile)
+
+
+_SSD_OBJECT_MODULES = (
+    "keras_layers.keras_layer_AnchorBoxes",
+    "keras_layers.keras_layer_DecodeDetections",
+    "keras_layers.keras_layer_DecodeDetectionsFast",
+    "keras_layers.keras_layer_L2Normalization",
+    "keras_layers.keras_layer_preprocessing",
+    "keras_loss_function.keras_ssd_loss",
+    "models.keras_ssd7",
+)
+"""Modules whose import registers the library's serializable objects with Keras."""
+
+
+def load_ssd_model(filepath: str | os.PathLike, compile: bool = False) -> keras.Model:
+    """Loads an SSD model of this library from a `.keras` or `.h5` file, whatever Keras wrote it.
+
+    Registers the library's custom objects, tries `keras.models.load_model` and, for an `.h5`
+    file it cannot read, `load_legacy_model` (Keras 2 files).
+
+    Args:
+        filepath: Path of the `.keras` or `.h5` file.
+        compile: Whether to restore the training configuration (loss, optimizer).
+
+    Returns:
+        The loaded `keras.Model`.
+
+    Raises:
+        ValueError: If neither loader can read the file; the message names the file and gives
+            the first line of Keras's own error.
+    """
+    path = os.fspath(filepath)
+    for module in _SSD_OBJECT_MODULES:
+        importlib.import_module(module)
+    try:
+        return keras.models.load_model(path, compile=compile)
+    except Exception as error:
+        if path.lower().endswith(".h5"):
+            try:
+                return load_legacy_model(path, compile=compile)
+            except Exception:
+                pass
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"cannot load model {path}: {message}") from error

@@ -7,7 +7,6 @@ The two model configurations repeat the numbers of the tutorials: SSD7 on the ro
 from __future__ import annotations
 
 import csv
-import importlib
 import logging
 import os
 import sys
@@ -35,17 +34,6 @@ VOC_CLASSES = (
     "train", "tvmonitor",
 )  # fmt: skip
 """The 20 positive Pascal VOC class names, the default of `--classes`."""
-
-
-_CUSTOM_OBJECT_MODULES = (
-    "keras_layers.keras_layer_AnchorBoxes",
-    "keras_layers.keras_layer_DecodeDetections",
-    "keras_layers.keras_layer_DecodeDetectionsFast",
-    "keras_layers.keras_layer_L2Normalization",
-    "keras_layers.keras_layer_preprocessing",
-    "keras_loss_function.keras_ssd_loss",
-    "models.keras_ssd7",
-)
 
 
 class CliError(Exception):
@@ -330,21 +318,13 @@ def load_model(path: str, compile: bool = False) -> Any:
     problem = model_file_problem(path)
     if problem is not None:
         raise CliError(f"model file {path} is corrupt: {problem}")
-    keras = import_keras()
-    for module in _CUSTOM_OBJECT_MODULES:  # registers the custom objects with Keras
-        importlib.import_module(module)
-    try:
-        return keras.models.load_model(path, compile=compile)
-    except Exception as error:
-        if path.endswith(".h5"):
-            from models.legacy_h5 import load_legacy_model
+    import_keras()
+    from models.legacy_h5 import load_ssd_model
 
-            try:
-                return load_legacy_model(path, compile=compile)
-            except Exception:
-                pass
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CliError(f"cannot load model {path}: {message}") from error
+    try:
+        return load_ssd_model(path, compile=compile)
+    except ValueError as error:
+        raise CliError(str(error)) from error
 
 
 class CheckedModel:
