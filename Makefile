@@ -40,7 +40,8 @@ demo-encode-decode: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
-test-slow: $(STAMP)
+# Some slow tests train on JAX (DataParallel, two JAX processes), so this installs the backends too.
+test-slow: $(BACKENDS_STAMP)
 	$(BIN)/python -m pytest -m slow
 
 # The Keras-facing tests (slow ones included) on every backend in BACKENDS, in turn.
