@@ -38,6 +38,17 @@ BACKENDS = {
 }
 """Keras backends each format is exported from (others are refused with a clear error)."""
 
+REFUSALS = {
+    ("jax", "saved_model"): "TensorFlow 2.21 cannot run the SavedModel that jax2tf writes",
+    ("jax", "onnx"): "jax2onnx 0.17.1 fails on the decoding and on max pooling",
+    ("jax", "litert"): "Keras 3.15 has no LiteRT export from JAX",
+    ("torch", "saved_model"): "torch.export cannot trace the decoding's data-dependent loops",
+    ("torch", "onnx"): "torch.export cannot trace the decoding's data-dependent loops",
+    ("torch", "litert"): "torch.export cannot trace the decoding's data-dependent loops",
+}
+"""Why a (backend, format) pair outside `BACKENDS` is refused: the first failure of that route,
+measured with Keras 3.15.1, JAX 0.10.2 and PyTorch 2.13.0 (docs/export.md, Backends)."""
+
 DEFAULTS = {
     "confidence_thresh": 0.01,
     "iou_threshold": 0.45,
@@ -133,9 +144,11 @@ def check_backend(format: str) -> None:
     backend = keras.backend.backend()
     if backend not in BACKENDS[format]:
         allowed = " or ".join(BACKENDS[format])
+        reason = REFUSALS.get((backend, format))
+        because = f" ({reason})" if reason else ""
         raise ValueError(
-            f"format {format!r} cannot be exported from the {backend!r} Keras backend here; "
-            f"run with KERAS_BACKEND={allowed}"
+            f"format {format!r} cannot be exported from the {backend!r} Keras backend "
+            f"here{because}; run with KERAS_BACKEND={allowed}"
         )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.export import check_export_arguments, detection_model, export_model
+from models.export import FORMATS, check_export_arguments, detection_model, export_model
 from models.keras_ssd7 import build_model
 from ssd_app.light_predict import ExportedDetector
 
@@ -186,3 +186,30 @@ def test_other_backends_are_refused_naming_tensorflow(backend):
     assert len(lines) == 3
     assert all(f"{backend!r} Keras backend" in line for line in lines)
     assert all("KERAS_BACKEND=tensorflow" in line for line in lines)
+
+
+@pytest.mark.only_backends("jax", "torch", reason="TensorFlow exports every format")
+@pytest.mark.parametrize("format", FORMATS)
+def test_export_on_jax_and_torch_is_refused_naming_the_cause(trained_ssd7, tmp_path, format):
+    import keras
+
+    backend = keras.backend.backend()
+    with pytest.raises(ValueError, match=rf"{backend!r} Keras backend here \(.+\); run with "):
+        export_model(trained_ssd7, format, tmp_path / f"ssd7{SUFFIX[format]}")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.only_backends("torch", reason="checks the PyTorch exporters' common first step")
+def test_torch_export_cannot_trace_the_decoding(trained_ssd7):
+    """Why every format is refused on PyTorch: the SavedModel, ONNX (`torch.onnx` with
+    `dynamo=True`) and LiteRT (`litert-torch`) exporters of Keras 3.15 trace the model with
+    `torch.export`, and on PyTorch `keras.ops.while_loop` is a Python loop whose condition reads
+    the scores, so `torch.export` stops at it (docs/export.md, Backends). When this test fails,
+    `torch.export` traces the decoding and those exporters are worth trying again."""
+    import torch
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
+
+    model = detection_model(trained_ssd7, confidence_thresh=0.5)
+    with pytest.raises(GuardOnDataDependentSymNode) as failure:
+        torch.export.export(model, (torch.zeros(1, 300, 480, 3),), strict=False)
+    assert any("_decoding.py" in str(entry.path) for entry in failure.traceback)
