@@ -622,12 +622,13 @@ def _error_line(error: BaseException) -> str:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from models.export import check_export_arguments, export_model
+    from models.export import check_backend, check_export_arguments, export_model
 
     setup.require_path(args.model, "model")
     output = os.path.abspath(args.output)
     setup.ensure_writable_dir(os.path.dirname(output))
     check_export_arguments(args.format, output, args.quantize)
+    check_backend(args.format)  # before loading, which can take a while
     model = setup.load_model(args.model)
     try:
         written = export_model(

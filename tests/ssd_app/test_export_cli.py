@@ -164,3 +164,25 @@ def test_bad_input_is_one_error_line(workspace, capsys, argv, message):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ssd-keras: error: ")
     assert re.search(message, lines[0])
+
+
+def test_export_on_another_backend_is_refused_before_the_model_is_read(tmp_path):
+    pytest.importorskip("torch")
+    not_a_model = tmp_path / "model.keras"
+    not_a_model.write_text("not a zip archive")
+    result = _run(
+        "export",
+        str(not_a_model),
+        "--format",
+        "onnx",
+        "--output",
+        str(tmp_path / "m.onnx"),
+        env_extra={"KERAS_BACKEND": "torch"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ssd-keras: error: format 'onnx' cannot be exported from the 'torch' Keras backend here "
+        "(torch.export cannot trace the decoding's data-dependent loops); "
+        "run with KERAS_BACKEND=tensorflow"
+    ]
+    assert not (tmp_path / "m.onnx").exists()
