@@ -80,13 +80,7 @@ def _worker(args: argparse.Namespace) -> dict:
     import numpy as np
 
     # bench_models holds the model settings and weight shaping shared with this script.
-    from bench_models import (
-        MODELS,
-        random_images,
-        random_targets,
-        tame_box_heads,
-        trained_like_class_heads,
-    )
+    from bench_models import MODELS, random_images, random_targets, trained_like_detector
 
     from keras_loss_function.keras_ssd_loss import SSDLoss
 
@@ -110,12 +104,7 @@ def _worker(args: argparse.Namespace) -> dict:
         assert np.isfinite(history.history["loss"][-1])
         results[f"{name} train"] = train_rate
 
-        tame_box_heads(model)
-        trained_like_class_heads(
-            model, random_images(8, kwargs["image_size"], seed=99), kwargs["n_classes"]
-        )
-        decoder = builder(**kwargs, mode="inference", confidence_thresh=CONFIDENCE)
-        decoder.set_weights(model.get_weights())
+        decoder = trained_like_detector(name, model, CONFIDENCE)
         decoder.compile(jit_compile=jit)
         for n in INFERENCE_BATCHES:
             images = random_images(n, kwargs["image_size"], seed=n)
@@ -133,11 +122,17 @@ def _worker(args: argparse.Namespace) -> dict:
 # The driver: one subprocess per backend, then the table.
 
 
-def _run_backend(backend: str, argv: list[str]) -> tuple[dict | None, float, str]:
+def run_on_backend(script: str, argv: list[str], backend: str) -> tuple[dict | None, float, str]:
+    """Runs `script *argv --worker` with `KERAS_BACKEND=backend` in a subprocess.
+
+    Returns:
+        `(result, seconds, error)`: the JSON object the worker printed last (None if it printed
+        none), the wall time, and otherwise the last line of its output.
+    """
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     process = subprocess.run(
-        [sys.executable, __file__, *argv, "--worker", backend],
+        [sys.executable, script, *argv, "--worker", backend],
         env=env,
         capture_output=True,
         text=True,
@@ -185,7 +180,7 @@ def main(argv=None) -> int:
     backends = args.backends.split(",")
     results = {}
     for backend in backends:
-        result, seconds, error = _run_backend(backend, argv)
+        result, seconds, error = run_on_backend(__file__, argv, backend)
         status = "ok" if result is not None else f"failed: {error}"
         print(f"{backend}: {seconds:.0f} s, {status}", flush=True)
         results[backend] = result

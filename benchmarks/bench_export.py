@@ -26,16 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(1, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
+from bench_models import median_time  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden_keras"
 
@@ -62,17 +62,6 @@ def _ssd300():
 BUILDERS = {"ssd7": _ssd7, "ssd300": _ssd300}
 
 
-def _median_seconds(run, repeats: int) -> float:
-    run()  # warm-up (tracing, allocation)
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def benchmark(name: str, repeats: int, folder: str) -> list[tuple]:
     from models.export import detection_model, export_model
     from ssd_app.light_predict import ExportedDetector
@@ -90,8 +79,8 @@ def benchmark(name: str, repeats: int, folder: str) -> list[tuple]:
         runners["ONNX Runtime" if format == "onnx" else "LiteRT"] = detector.detect
     rows = []
     for runtime, run in runners.items():
-        latency = _median_seconds(lambda run=run: run(one), repeats)
-        batch_time = _median_seconds(lambda run=run: run(eight), max(3, repeats // 4))
+        latency = median_time(lambda run=run: run(one), repeats, warmup=2)
+        batch_time = median_time(lambda run=run: run(eight), max(3, repeats // 4), warmup=2)
         rows.append((name, runtime, latency * 1000, 8 / batch_time))
     return rows
 

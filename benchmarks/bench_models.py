@@ -166,6 +166,24 @@ def trained_like_class_heads(
         head.bias.assign(bias.reshape(-1))
 
 
+def trained_like_detector(name: str, model: keras.Model, confidence: float) -> keras.Model:
+    """The `'inference'`-mode twin of a random training-mode `model`, decoding realistic work.
+
+    Tames `model`'s box heads and gives its class heads a trained detector's score statistics
+    (`tame_box_heads`, `trained_like_class_heads` on 8 random probe images, in place), then builds
+    the same model with a `DecodeDetections` layer (`confidence_thresh=confidence`) and copies
+    the weights into it.
+    """
+    builder, kwargs = MODELS[name]
+    tame_box_heads(model)
+    trained_like_class_heads(
+        model, random_images(8, kwargs["image_size"], seed=99), kwargs["n_classes"]
+    )
+    detector = builder(**kwargs, mode="inference", confidence_thresh=confidence)
+    detector.set_weights(model.get_weights())
+    return detector
+
+
 def candidates_per_image(y_pred: np.ndarray, thresh: float) -> float:
     """Mean number of (anchor, object class) pairs per image whose score exceeds `thresh`."""
     n_classes = y_pred.shape[-1] - 12
