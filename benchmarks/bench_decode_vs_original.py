@@ -49,6 +49,7 @@ from reference import reference_decoder
 from reference.synthetic_predictions import CONFIDENCE_THRESH, decode_kwargs, make_predictions
 
 from benchmarks.configs import ENCODERS
+from ssd_encoder_decoder.output_layout import OBJECT_CLASS_SCORES
 from ssd_encoder_decoder.ssd_output_decoder import decode_detections
 
 N_IMAGES = 16
@@ -135,8 +136,7 @@ def _seconds(function: Callable[[], object], calls: int = 1) -> float:
 def bench_template(template_name: str, baseline: Callable, baseline_name: str, rounds: int):
     y_pred = make_predictions(ENCODERS[template_name], N_IMAGES)
     kwargs = decode_kwargs(ENCODERS[template_name])
-    n_classes = y_pred.shape[-1] - 12
-    fraction = float(np.mean(y_pred[:, :, 1:n_classes] > CONFIDENCE_THRESH))
+    fraction = float(np.mean(y_pred[..., OBJECT_CLASS_SCORES] > CONFIDENCE_THRESH))
     expected = baseline(y_pred, **kwargs)
     n_rows = check_same_rows(expected, decode_detections(y_pred, **kwargs), template_name)
     print(

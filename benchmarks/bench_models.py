@@ -42,6 +42,7 @@ from keras_loss_function.keras_ssd_loss import SSDLoss
 from models.keras_ssd7 import build_model
 from models.keras_ssd300 import ssd_300
 from models.utils import get_predictor_sizes
+from ssd_encoder_decoder.output_layout import OBJECT_CLASS_SCORES
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 from ssd_encoder_decoder.ssd_output_decoder import decode_detections
 
@@ -186,8 +187,7 @@ def trained_like_detector(name: str, model: keras.Model, confidence: float) -> k
 
 def candidates_per_image(y_pred: np.ndarray, thresh: float) -> float:
     """Mean number of (anchor, object class) pairs per image whose score exceeds `thresh`."""
-    n_classes = y_pred.shape[-1] - 12
-    return float((y_pred[..., 1:n_classes] > thresh).sum() / len(y_pred))
+    return float((y_pred[..., OBJECT_CLASS_SCORES] > thresh).sum() / len(y_pred))
 
 
 def bench_training(name: str, jit: bool, batch: int, repeat: int) -> float:

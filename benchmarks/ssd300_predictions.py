@@ -10,6 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.configs import SSD300_ENCODER
+from ssd_encoder_decoder.output_layout import (
+    ANCHORS,
+    BACKGROUND_ID,
+    BOX_VALUES,
+    CLASS_SCORES,
+    VARIANCES,
+)
 from ssd_encoder_decoder.ssd_input_encoder import SSDInputEncoder
 
 
@@ -46,15 +53,16 @@ def make_benchmark_predictions(
     if template is None:
         template = ssd300_anchor_template(n_images)
     rng = np.random.default_rng(seed)
-    n_boxes, n_classes = template.shape[1], template.shape[2] - 12
-    logits = np.zeros((n_images, n_boxes, n_classes))
-    logits[:, :, 0] = 8.0
-    offsets = np.zeros((n_images, n_boxes, 4))
+    n_boxes, n_scores = template.shape[1], template[..., CLASS_SCORES].shape[-1]
+    logits = np.zeros((n_images, n_boxes, n_scores))
+    logits[:, :, BACKGROUND_ID] = 8.0
+    offsets = np.zeros((n_images, n_boxes, BOX_VALUES))
     active = rng.random((n_images, n_boxes)) < active_fraction
     n_active = int(active.sum())
-    logits[active] = rng.normal(0.0, 3.0, size=(n_active, n_classes))
-    offsets[active] = rng.normal(0.0, 0.5, size=(n_active, 4))
+    logits[active] = rng.normal(0.0, 3.0, size=(n_active, n_scores))
+    offsets[active] = rng.normal(0.0, 0.5, size=(n_active, BOX_VALUES))
     scores = np.exp(logits - logits.max(axis=-1, keepdims=True))
     scores /= scores.sum(axis=-1, keepdims=True)
-    y_pred = np.concatenate([scores, offsets, template[:, :, -8:]], axis=-1)
+    anchors = template[..., ANCHORS], template[..., VARIANCES]
+    y_pred = np.concatenate([scores, offsets, *anchors], axis=-1)
     return y_pred.astype(np.float32)

@@ -51,11 +51,12 @@ class DecodeDetections(DetectionDecoder):
 
     Example:
         >>> import numpy as np
+        >>> from ssd_encoder_decoder.output_layout import ANCHORS, VARIANCES, prediction_width
         >>> decode = DecodeDetections(img_height=300, img_width=300, top_k=3)
-        >>> y = np.zeros((1, 2, 3 + 12), "float32")
+        >>> y = np.zeros((1, 2, prediction_width(2)), "float32")  # 2 boxes, 2 classes
         >>> y[0, :, 1] = [0.9, 0.8]  # class-1 scores
-        >>> y[0, :, -8:-4] = [[0.5, 0.5, 0.2, 0.2], [0.2, 0.2, 0.1, 0.1]]  # anchors
-        >>> y[0, :, -4:] = 1.0  # variances
+        >>> y[0, :, ANCHORS] = [[0.5, 0.5, 0.2, 0.2], [0.2, 0.2, 0.1, 0.1]]  # centroids
+        >>> y[0, :, VARIANCES] = 1.0
         >>> np.asarray(decode(y))[0, :, :2].astype(float).round(2).tolist()
         [[1.0, 0.9], [1.0, 0.8], [0.0, 0.0]]
     """

@@ -47,11 +47,13 @@ class DecodeDetectionsFast(DetectionDecoder):
 
     Example:
         >>> import numpy as np
+        >>> from ssd_encoder_decoder.output_layout import (
+        ...     ANCHORS, CLASS_SCORES, VARIANCES, prediction_width)
         >>> decode = DecodeDetectionsFast(img_height=300, img_width=300, top_k=2)
-        >>> y = np.zeros((1, 2, 3 + 12), "float32")
-        >>> y[0, :, :3] = [[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]  # second box is background
-        >>> y[0, :, -8:-4] = [[0.5, 0.5, 0.2, 0.2], [0.2, 0.2, 0.1, 0.1]]
-        >>> y[0, :, -4:] = 1.0
+        >>> y = np.zeros((1, 2, prediction_width(2)), "float32")  # 2 boxes, 2 classes
+        >>> y[0, :, CLASS_SCORES] = [[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]  # box 2: background
+        >>> y[0, :, ANCHORS] = [[0.5, 0.5, 0.2, 0.2], [0.2, 0.2, 0.1, 0.1]]  # centroids
+        >>> y[0, :, VARIANCES] = 1.0
         >>> np.asarray(decode(y))[0].astype(float).round(2).tolist()
         [[2.0, 0.7, 120.0, 120.0, 180.0, 180.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]
     """

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ssd_encoder_decoder.output_layout import BOX, CLASS_ID, CONFIDENCE, ROW_WIDTH
+
 GT_COLOR = "#00c000"
 
 
@@ -43,16 +45,20 @@ def plot_training_log(log_path: str, out_file: str) -> None:
     figure.savefig(out_file, dpi=90)
 
 
-def _draw_boxes(ax, boxes: np.ndarray, classes: Sequence[str], colors, predicted: bool) -> None:
-    for box in boxes:
-        class_id = int(box[0])
-        xmin, ymin, xmax, ymax = (float(v) for v in box[-4:])
+def _draw_boxes(
+    ax, class_ids, corners, confidences, classes: Sequence[str], colors, predicted: bool
+) -> None:
+    """Draws boxes `corners` `(n, 4)` (xmin, ymin, xmax, ymax, pixels); labels show the class
+    name, and the confidence for predictions."""
+    for class_id, corner, confidence in zip(class_ids, corners, confidences, strict=True):
+        class_id = int(class_id)
+        xmin, ymin, xmax, ymax = (float(v) for v in corner)
         color = colors[class_id] if predicted else GT_COLOR
         style = "-" if predicted else "--"
         linewidth = 1.6 if predicted else 1.2
         ax.add_patch(_rectangle(xmin, ymin, xmax - xmin, ymax - ymin, color, style, linewidth))
         name = classes[class_id] if class_id < len(classes) else str(class_id)
-        text = f"{name} {box[1]:.2f}" if predicted else name
+        text = f"{name} {confidence:.2f}" if predicted else name
         ax.text(
             xmin,
             ymin - 2 if predicted else ymax + 9,
@@ -98,8 +104,10 @@ def save_prediction_image(
     ax = figure.subplots()
     ax.imshow(image)
     colors = matplotlib.colormaps["tab10"](np.arange(len(classes)) % 10)
-    _draw_boxes(ax, np.asarray(ground_truth).reshape(-1, 5), classes, colors, predicted=False)
-    _draw_boxes(ax, np.asarray(predictions).reshape(-1, 6), classes, colors, predicted=True)
+    truth = np.asarray(ground_truth).reshape(-1, 5)  # the demo's label layout, see above
+    rows = np.asarray(predictions).reshape(-1, ROW_WIDTH)
+    _draw_boxes(ax, truth[:, 0], truth[:, 1:], [None] * len(truth), classes, colors, False)
+    _draw_boxes(ax, rows[:, CLASS_ID], rows[:, BOX], rows[:, CONFIDENCE], classes, colors, True)
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.axis("off")

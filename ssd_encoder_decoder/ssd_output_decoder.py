@@ -1,12 +1,14 @@
 """Decoding raw SSD output into detections, and greedy non-maximum suppression, in NumPy.
 
 The raw output of an SSD model (or the `y_encoded` of `SSDInputEncoder`) has shape
-`(batch_size, #boxes, #classes + 12)`. Its last axis holds, counted from the end:
+`(batch_size, #boxes, #classes + 12)`. Its last axis holds the slices that
+`ssd_encoder_decoder.output_layout` names (counted from the end, so any class count fits):
 
-* `[:-12]`: the `#classes` class scores, column 0 being the background;
-* `[-12:-8]`: the four predicted offsets of the box relative to its anchor;
-* `[-8:-4]`: the anchor box in the `input_coords` format;
-* `[-4:]`: the four variances the offsets were divided by.
+* `CLASS_SCORES` (`[:-12]`): the `#classes` class scores, column `BACKGROUND_ID` (0) being the
+  background;
+* `OFFSETS` (`[-12:-8]`): the four predicted offsets of the box relative to its anchor;
+* `ANCHORS` (`[-8:-4]`): the anchor box in the `input_coords` format;
+* `VARIANCES` (`[-4:]`): the four variances the offsets were divided by.
 
 Decoded detections are rows `[class_id, confidence, xmin, ymin, xmax, ymax]` (corners, in
 pixels when `normalize_coords` is on), one float64 array per image.
@@ -51,6 +53,7 @@ import numpy as np
 from bounding_box_utils.bounding_box_utils import border_pixel_offset, convert_coordinates, iou
 from ssd_encoder_decoder.output_layout import (
     ANCHORS,
+    BACKGROUND_ID,
     BOX,
     BOX_COLUMNS,
     CONFIDENCE,
@@ -809,12 +812,13 @@ def _per_class_detections(
     """
     n_images, n_boxes, n_columns = y_pred.shape
     n_classes = n_columns - N_BOX_COLUMNS
-    scores = y_pred[..., 1:n_classes]
+    scores = y_pred[..., OBJECT_CLASS_SCORES]
     above = scores > compare_dtype.type(confidence_thresh)
     # (image, box, class) order: a group's candidates come in box order.
     positions, classes = np.divmod(np.flatnonzero(above), n_classes - 1)
     # A gather from the flat array is several times faster than boolean indexing of `scores`.
-    confidences = y_pred.reshape(-1)[positions * n_columns + classes + 1]
+    first_object_column = OBJECT_CLASS_SCORES.start
+    confidences = y_pred.reshape(-1)[positions * n_columns + classes + first_object_column]
     images, anchors = np.divmod(positions, n_boxes)
 
     def boxes_of(selected):
@@ -824,7 +828,8 @@ def _per_class_detections(
     kept = _nms_for_top_k(
         images, groups, confidences, boxes_of, n_images, top_k, iou_threshold, border_pixels
     )
-    return images[kept], anchors[kept], classes[kept] + 1, confidences[kept], boxes_of(kept)
+    class_ids = classes[kept] + first_object_column
+    return images[kept], anchors[kept], class_ids, confidences[kept], boxes_of(kept)
 
 
 def _stack_rows(columns, boxes) -> np.ndarray:
@@ -960,7 +965,7 @@ def decode_detections_fast(
         img_width,
         min_classes=2,
     )
-    background = y_pred[..., 0]
+    background = y_pred[..., BACKGROUND_ID]
     object_scores = y_pred[..., OBJECT_CLASS_SCORES]
     # The argmax class is an object class exactly when the best object score beats the
     # background score (a tie goes to the background, the first index); NaNs never pass.

@@ -1,0 +1,47 @@
+"""Every `>>>` example in a docstring of the packages runs and prints what it shows.
+
+The modules are found by reading the files, so an example added anywhere is checked without
+being listed here.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = sorted(
+    path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests"
+)
+
+
+def _modules_with_examples() -> list[str]:
+    names = []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if ">>> " in path.read_text(encoding="utf-8"):
+                parts = path.relative_to(ROOT).with_suffix("").parts
+                names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+MODULES = _modules_with_examples()
+
+
+def test_examples_are_found():
+    # The layers' examples show how to fill a raw prediction with the output-layout names.
+    assert "keras_layers.keras_layer_DecodeDetections" in MODULES
+    assert "keras_layers.keras_layer_DecodeDetectionsFast" in MODULES
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(
+        module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
+    assert result.attempted > 0
+    assert result.failed == 0, f"{result.failed} docstring example(s) of {name} failed (above)"
