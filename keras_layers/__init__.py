@@ -1,11 +1,23 @@
 """Keras 3 layers of the SSD models.
 
-Importing the package also makes `keras.models.load_model` read the `.h5` files SSD users have:
-it registers the layer that rebuilds the preprocessing `Lambda` layers of models saved by the old
-Keras 2 library (`keras_layer_preprocessing`), and completes Keras's `.h5` loader so that Keras 2
-optimizer settings and optimizer state load and the loaded model can go on training
-(`_legacy_h5`). The tutorials' `load_model(path, custom_objects={...})` call therefore works
-unchanged on files of Keras 2.0 to 3.
+Importing the package registers every Keras object this library saves in a model: the layers
+(`AnchorBoxes`, `L2Normalization`, `DecodeDetections`, `DecodeDetectionsFast`, the fused
+`BatchNormalization`, the preprocessing layers) and the loss (`SSDLoss`). After
+`import keras_layers`, `keras.models.load_model(path)` therefore reads any `.keras` or `.h5`
+model saved with this library, with no `custom_objects` and in safe mode, in a process that
+imports nothing else of it.
+
+It also makes `keras.models.load_model` read the `.h5` files of the old Keras 2 library: the
+preprocessing layers rebuild its `Lambda` layers (`keras_layer_preprocessing`), and Keras's `.h5`
+loader is completed so that Keras 2 optimizer settings and optimizer state load and the loaded
+model can go on training (`_legacy_h5`). The tutorials' `load_model(path, custom_objects={...})`
+call therefore works unchanged on files of Keras 2.0 to 3.
 """
 
-from keras_layers import _legacy_h5, keras_layer_preprocessing  # noqa: F401
+# Keras finds a registered class only once its module is imported. `_legacy_h5` imports the
+# other layers and the loss.
+from keras_layers import (  # noqa: F401
+    _legacy_h5,
+    keras_layer_BatchNormalization,
+    keras_layer_preprocessing,
+)
