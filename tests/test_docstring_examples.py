@@ -8,14 +8,9 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = sorted(
-    path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests"
-)
+from project_packages import PACKAGES, ROOT
 
 
 def _modules_with_examples() -> list[str]:

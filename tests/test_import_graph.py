@@ -17,16 +17,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-APPLICATION_PACKAGE = "ssd_app"
-# Every top-level package of the repository (a folder with an `__init__.py`), so a new package
-# is checked without being listed here.
-PACKAGES = tuple(
-    sorted(path.parent.name for path in ROOT.glob("*/__init__.py") if path.parent.name != "tests")
-)
-LIBRARY_PACKAGES = tuple(name for name in PACKAGES if name != APPLICATION_PACKAGE)
-
+from project_packages import APPLICATION_PACKAGE, LIBRARY_PACKAGES, PACKAGES, ROOT
 
 # ----------------------------------------------------------------------------------------------
 # Collecting the graph

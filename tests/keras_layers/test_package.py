@@ -11,25 +11,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from project_packages import LIBRARY_PACKAGES, ROOT
 
 from keras_loss_function.keras_ssd_loss import SSDLoss
 from models.presets import SSD7_ROAD_TRAFFIC
 
-ROOT = Path(__file__).resolve().parents[2]
-LIBRARY_PACKAGES = (
-    "bounding_box_utils",
-    "data_generator",
-    "eval_utils",
-    "keras_layers",
-    "keras_loss_function",
-    "misc_utils",
-    "models",
-    "ssd_encoder_decoder",
-)
 REGISTERED_NAMES = (
     "import keras\n"
     "print(json.dumps(sorted(name for name in keras.saving.get_custom_objects()"
