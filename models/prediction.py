@@ -273,8 +273,9 @@ def predict_detections(
         ymax]` (`corners`, pixels of that image), by descending confidence.
 
     Raises:
-        ValueError: For an empty image, images without 3 channels, a non-positive
-            `batch_size`, or a model whose output cannot be decoded (see `model_decoding`).
+        ValueError: For an empty image, images without 3 channels, a float image with NaN or
+            infinite values, a non-positive `batch_size`, or a model whose output cannot be
+            decoded (see `model_decoding`).
 
     Example:
         >>> import numpy as np
@@ -386,6 +387,9 @@ def _checked_images(images: Any) -> list[np.ndarray]:
             raise ValueError(
                 f"`images[{position}]` must be an (H, W, 3) image, got shape {image.shape}."
             )
+        # The network can turn NaN pixels into ordinary-looking detections, so refuse them.
+        if image.dtype.kind == "f" and not np.isfinite(image).all():
+            raise ValueError(f"`images[{position}]` holds NaN or infinite pixel values.")
         checked.append(image)
     return checked
 

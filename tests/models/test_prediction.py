@@ -145,6 +145,8 @@ def test_no_images_gives_no_rows():
         (np.zeros((10, 10, 3), np.uint8), {}, "wrap a single image in a list"),
         ([np.zeros((10, 10), np.uint8)], {}, r"images\[0\].*\(10, 10\)"),
         ([np.zeros((0, 10, 3), np.uint8)], {}, r"images\[0\]"),
+        ([np.zeros((9, 9, 3)), np.full((9, 9, 3), np.nan)], {}, r"images\[1\]` holds NaN"),
+        ([np.full((9, 9, 3), -np.inf, np.float32)], {}, r"images\[0\]` holds NaN or infinite"),
         ([np.zeros((10, 10, 3), np.uint8)], {"batch_size": 0}, "batch_size"),
     ],
 )
