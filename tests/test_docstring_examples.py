@@ -10,17 +10,15 @@ import doctest
 import importlib
 
 import pytest
-from project_packages import PACKAGES, ROOT
+from project_packages import PACKAGES, ROOT, module_files
 
 
 def _modules_with_examples() -> list[str]:
-    names = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if ">>> " in path.read_text(encoding="utf-8"):
-                parts = path.relative_to(ROOT).with_suffix("").parts
-                names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
+    return [
+        name
+        for name, path in module_files(ROOT, PACKAGES).items()
+        if ">>> " in path.read_text(encoding="utf-8")
+    ]
 
 
 MODULES = _modules_with_examples()

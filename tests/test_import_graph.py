@@ -17,23 +17,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
-from project_packages import APPLICATION_PACKAGE, LIBRARY_PACKAGES, PACKAGES, ROOT
+from project_packages import APPLICATION_PACKAGE, LIBRARY_PACKAGES, PACKAGES, ROOT, module_files
 
 # ----------------------------------------------------------------------------------------------
 # Collecting the graph
-
-
-def module_files(root: Path, packages: Iterable[str]) -> dict[str, Path]:
-    """Dotted module name -> file of every `.py` file under `packages` (subpackages included;
-    a package's `__init__.py` is the package's own name)."""
-    modules = {}
-    for package in packages:
-        for path in sorted((root / package).rglob("*.py")):
-            parts = path.relative_to(root).with_suffix("").parts
-            if parts[-1] == "__init__":
-                parts = parts[:-1]
-            modules[".".join(parts)] = path
-    return modules
 
 
 def _known_prefix(name: str, modules: Mapping[str, Path]) -> str | None:

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 import pytest
-from project_packages import LIBRARY_PACKAGES, ROOT
+from project_packages import LIBRARY_PACKAGES, ROOT, module_files
 
 from keras_loss_function.keras_ssd_loss import SSDLoss
 from models.presets import SSD7_ROAD_TRAFFIC
@@ -41,12 +41,11 @@ def _run(code: str) -> str:
 
 def _library_modules() -> list[str]:
     """Every module of the library packages that registers a Keras serializable."""
-    modules = []
-    for package in LIBRARY_PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if "register_keras_serializable(" in path.read_text(encoding="utf-8"):
-                modules.append(".".join(path.relative_to(ROOT).with_suffix("").parts))
-    return modules
+    return [
+        name
+        for name, path in module_files(ROOT, LIBRARY_PACKAGES).items()
+        if "register_keras_serializable(" in path.read_text(encoding="utf-8")
+    ]
 
 
 def test_importing_keras_layers_registers_every_serializable_of_the_library():
