@@ -14,10 +14,14 @@ model can go on training (`_legacy_h5`). The tutorials' `load_model(path, custom
 call therefore works unchanged on files of Keras 2.0 to 3.
 """
 
-# Keras finds a registered class only once its module is imported. `_legacy_h5` imports the
-# other layers and the loss.
+# Keras finds a registered class only once its module is imported, hence every one of them here.
 from keras_layers import (  # noqa: F401
     _legacy_h5,
+    keras_layer_AnchorBoxes,
     keras_layer_BatchNormalization,
+    keras_layer_DecodeDetections,
+    keras_layer_DecodeDetectionsFast,
+    keras_layer_L2Normalization,
     keras_layer_preprocessing,
 )
+from keras_loss_function import keras_ssd_loss  # noqa: F401
